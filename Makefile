@@ -1,0 +1,44 @@
+# The two commands of the README, and the steps they are made of.
+# `make run` installs everything and runs the main job; `make test` installs
+# everything and runs the tests. Every other target is a step of those two.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install stack-up stack-down lint typecheck bench clean
+
+run: install stack-up
+	$(BIN)/eventcart stack status
+
+test: install stack-up
+	$(BIN)/pytest -m "not benchmark" tests
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "eventcart needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+stack-up: install
+	$(BIN)/eventcart stack up
+
+stack-down: install
+	$(BIN)/eventcart stack down
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install stack-up
+	$(BIN)/pytest -m benchmark -s tests/benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,18 @@
+"""The `eventcart` command: one entry point for operators, with a sub-command per area."""
+
+from __future__ import annotations
+
+import typer
+
+from ops import stack_cli
+
+app = typer.Typer(
+    help="eventcart: CQRS for an e-commerce catalog on Kafka. Run a sub-command with --help.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(stack_cli.app, name="stack")
+
+
+def main() -> None:
+    app()

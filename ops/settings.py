@@ -1,0 +1,98 @@
+"""Every endpoint, secret and tunable of eventcart, read from ``EVENTCART_*`` variables.
+
+One module, so a deployment is described by its environment alone and the local
+stack, the workers, the APIs and the tests can never disagree about where a
+service lives: the stack binds to the very ports the clients connect to.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> Path:
+    # Services that refuse to run as root (Elasticsearch, PostgreSQL) run as a
+    # system user, which cannot read root's home: root caches system-wide.
+    if os.geteuid() == 0:
+        return Path("/var/cache/eventcart")
+    return Path.home() / ".cache" / "eventcart"
+
+
+class Settings(BaseSettings):
+    """Configuration with loopback defaults; see the README's table for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="EVENTCART_", extra="ignore")
+
+    # --- endpoints -------------------------------------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    postgres_dsn: SecretStr = SecretStr(
+        "postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart"
+    )
+    postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
+    postgres_admin_password: SecretStr = SecretStr("postgres")
+
+    # --- the local stack -------------------------------------------------
+    home: Path = Field(default=PROJECT_ROOT / ".eventcart")
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    kafka_version: str = "4.1.1"
+    elasticsearch_version: str = "9.2.0"
+    postgres_version: str = "15"
+    java_home: Path | None = None
+    kafka_heap: str = "1g"
+    elasticsearch_heap: str = "2g"
+    service_user: str = "eventcart"
+    start_timeout_s: float = 120.0
+
+    # --- topics ----------------------------------------------------------
+    topic_prefix: str = "eventcart"
+    partitions: int = 6
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+
+    # --- tests -----------------------------------------------------------
+    testcontainers: bool = False
+
+    @property
+    def kafka_port(self) -> int:
+        return _port(self.kafka_bootstrap_servers.split(",")[0], 9092)
+
+    @property
+    def elasticsearch_port(self) -> int:
+        return urlsplit(self.elasticsearch_url).port or 9200
+
+    @property
+    def postgres_port(self) -> int:
+        return urlsplit(self.postgres_dsn.get_secret_value()).port or 5432
+
+    @property
+    def postgres_user(self) -> str:
+        return urlsplit(self.postgres_dsn.get_secret_value()).username or "eventcart"
+
+    @property
+    def postgres_password(self) -> str:
+        return urlsplit(self.postgres_dsn.get_secret_value()).password or ""
+
+    @property
+    def postgres_database(self) -> str:
+        return urlsplit(self.postgres_dsn.get_secret_value()).path.lstrip("/") or "eventcart"
+
+
+def _port(hostport: str, default: int) -> int:
+    _, _, port = hostport.rpartition(":")
+    return int(port) if port.isdigit() else default
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

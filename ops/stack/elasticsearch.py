@@ -1,0 +1,133 @@
+"""Elasticsearch 9 from Maven Central's minimal distribution zip (integ-test-zip).
+
+That zip has no bundled JDK (we pick a JDK 21+) and fewer modules than the
+official image (no analysis-common, no painless): the search mapping asks the
+cluster what it has instead of assuming. It refuses to run as root, so under
+root it runs as the service account.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from ops.stack import maven, process
+from ops.stack.java import find_java
+from ops.stack.service import Service
+
+
+def extract_zip(archive: Path, target: Path) -> None:
+    """Unzip keeping the executable bits, which zipfile drops on its own."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            extracted = Path(zf.extract(info, target))
+            mode = info.external_attr >> 16
+            if mode and not info.is_dir():
+                extracted.chmod(mode & 0o777)
+
+
+class Elasticsearch(Service):
+    name = "elasticsearch"
+    runs_as_service_account = True
+
+    @property
+    def port(self) -> int:
+        return self.settings.elasticsearch_port
+
+    @property
+    def version(self) -> str:
+        return self.settings.elasticsearch_version
+
+    @property
+    def es_home(self) -> Path:
+        return self.settings.cache_dir / f"elasticsearch-{self.version}"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.home / "config"
+
+    def installed(self) -> bool:
+        return (self.es_home / "bin" / "elasticsearch").exists()
+
+    def install(self) -> None:
+        downloads = self.settings.cache_dir / "downloads"
+        archive = maven.fetch_artifact(
+            self.name,
+            f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{self.version}:zip",
+            downloads,
+        )
+        staging = self.settings.cache_dir / f".elasticsearch-{self.version}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        extract_zip(archive, staging)
+        shutil.rmtree(self.es_home, ignore_errors=True)
+        shutil.move(str(staging / f"elasticsearch-{self.version}"), self.es_home)
+        shutil.rmtree(staging, ignore_errors=True)
+        if self.account is not None:
+            # The service account reads the distribution from the cache.
+            process.make_traversable(self.es_home)
+
+    def prepare(self) -> None:
+        if not self.config_dir.exists():
+            shutil.copytree(self.es_home / "config", self.config_dir)
+        for sub in ("data", "logs", "tmp"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        (self.config_dir / "elasticsearch.yml").write_text(
+            "\n".join(
+                [
+                    "cluster.name: eventcart",
+                    "node.name: eventcart-1",
+                    f"path.data: {self.data_dir}",
+                    f"path.logs: {self.home / 'logs'}",
+                    "network.host: 127.0.0.1",
+                    f"http.port: {self.port}",
+                    "transport.port: 0",
+                    "discovery.type: single-node",
+                    "xpack.security.enabled: false",
+                    "action.destructive_requires_name: true",
+                    "",
+                ]
+            )
+        )
+        heap = self.settings.elasticsearch_heap
+        options = self.config_dir / "jvm.options.d"
+        options.mkdir(exist_ok=True)
+        (options / "eventcart.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env.update(
+            ES_JAVA_HOME=str(find_java(self.name, 21, self.settings.java_home)),
+            ES_PATH_CONF=str(self.config_dir),
+            ES_TMPDIR=str(self.home / "tmp"),
+            HOME=str(self.home),
+        )
+        env.pop("JAVA_HOME", None)
+        env.pop("ES_JAVA_OPTS", None)
+        return env
+
+    def command(self) -> list[str]:
+        return [str(self.es_home / "bin" / "elasticsearch")]
+
+    def _get(self, path: str) -> dict[str, object] | None:
+        url = f"http://127.0.0.1:{self.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (loopback)
+                body: dict[str, object] = json.loads(response.read())
+                return body
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def healthy(self) -> bool:
+        health = self._get("/_cluster/health")
+        return health is not None and health.get("status") in ("green", "yellow")
+
+    def running_version(self) -> str:
+        nodes = self._get("/_nodes/_local?filter_path=nodes.*.version")
+        if nodes and isinstance(nodes.get("nodes"), dict):
+            for node in nodes["nodes"].values():
+                return str(node.get("version", self.version))
+        return self.version

@@ -1,0 +1,100 @@
+"""Bringing the whole local stack up and down, the same way for every service."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ops.settings import Settings
+from ops.stack.elasticsearch import Elasticsearch
+from ops.stack.errors import StackError
+from ops.stack.kafka import Kafka
+from ops.stack.postgres import Postgres
+from ops.stack.service import Service, Status
+
+
+def services(settings: Settings) -> list[Service]:
+    """The stack, in start order."""
+    return [Kafka(settings), Elasticsearch(settings), Postgres(settings)]
+
+
+def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:
+    """The named services, or all; an unknown name is a StackError naming the known ones."""
+    every = services(settings)
+    if not names:
+        return every
+    by_name = {svc.name: svc for svc in every}
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            raise StackError(name, f"unknown service; choose from {', '.join(by_name)}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+@dataclass
+class UpReport:
+    """What `up` did, so a second `up` can say it changed nothing."""
+
+    started: list[str] = field(default_factory=list)
+    already_up: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def up(
+    settings: Settings,
+    names: Iterable[str] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> UpReport:
+    """Install (once) and start every service that is not up, then wait for all to be healthy.
+
+    Services start concurrently and are then awaited one by one, so the total
+    time is that of the slowest (Elasticsearch), not the sum.
+    """
+    began = time.monotonic()
+    report = UpReport()
+    starting: list[Service] = []
+    try:
+        for svc in pick(settings, names):
+            if svc.pid() is not None and svc.healthy():
+                report.already_up.append(svc.name)
+                continue
+            if svc.pid() is not None:
+                # Ours, but not answering: a half-dead process; restart it cleanly.
+                say(f"{svc.name}: running but not healthy, restarting")
+                svc.stop()
+            if not svc.installed():
+                say(f"{svc.name}: installing {svc.version} (first time only, cached afterwards)")
+            svc.start()
+            say(f"{svc.name}: starting on 127.0.0.1:{svc.port}")
+            starting.append(svc)
+        for svc in starting:
+            svc.wait()
+            report.started.append(svc.name)
+            say(f"{svc.name}: healthy")
+    except StackError:
+        for svc in starting:
+            if svc.name not in report.started:
+                svc.stop()
+        raise
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def down(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+    """Stop the services (in reverse order); returns the names that were running."""
+    return [svc.name for svc in reversed(pick(settings, names)) if svc.stop()]
+
+
+def status(settings: Settings) -> list[Status]:
+    return [svc.status() for svc in services(settings)]
+
+
+def reset(settings: Settings, names: Iterable[str] | None = None) -> None:
+    """Stop and wipe the data of the services; the download cache stays."""
+    for svc in reversed(pick(settings, names)):
+        svc.stop()
+        shutil.rmtree(svc.home, ignore_errors=True)
+        svc.log_file.unlink(missing_ok=True)

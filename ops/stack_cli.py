@@ -1,0 +1,109 @@
+"""`eventcart stack ...`: the local Kafka, Elasticsearch and PostgreSQL, without Docker."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ops.settings import get_settings
+from ops.stack import manager, process
+from ops.stack.errors import StackError
+
+app = typer.Typer(
+    help=(
+        "Run the real single-node stack on 127.0.0.1: Kafka 4 (KRaft), Elasticsearch 9 and "
+        "PostgreSQL. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
+        "EVENTCART_HOME (default: .eventcart/ in the project)."
+    ),
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+Services = Annotated[
+    list[str] | None,
+    typer.Argument(help="kafka, elasticsearch, postgres (default: all)", show_default=False),
+]
+
+
+def fail(exc: StackError) -> typer.Exit:
+    """Print a StackError for a person: which service, what went wrong, the log's tail."""
+    err.print(f"[bold red]error[/] [bold]{exc.service}[/]: {exc.message}")
+    if exc.log_tail:
+        err.print(f"[dim]--- last lines of the {exc.service} log ---[/]")
+        err.print(exc.log_tail, markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def up(names: Services = None) -> None:
+    """Install on first use, start what is not running, wait until all are healthy.
+
+    A second `up` changes nothing. On failure it names the service, shows the
+    end of its log and exits non-zero.
+    """
+    try:
+        report = manager.up(get_settings(), names, say=lambda line: console.print(line))
+    except StackError as exc:
+        raise fail(exc) from None
+    if report.started:
+        console.print(f"started {', '.join(report.started)} in {report.seconds:.1f} s")
+    if report.already_up:
+        console.print(f"already up: {', '.join(report.already_up)}")
+
+
+@app.command()
+def down(names: Services = None) -> None:
+    """Stop the services gracefully (SIGTERM, then SIGKILL after 60 s)."""
+    stopped = manager.down(get_settings(), names)
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status() -> None:
+    """One line per service: up/down, version, port, data folder. Exits 1 if any is down."""
+    rows = manager.status(get_settings())
+    for row in rows:
+        state = "[green]up  [/]" if row.up else "[red]down[/]"
+        console.print(
+            f"{row.name:<14} {state} {row.version:<8} 127.0.0.1:{row.port:<6} "
+            f"pid {row.pid or '-':<8} {row.data_dir}",
+            soft_wrap=True,
+        )
+    if not all(row.up for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="kafka, elasticsearch or postgres")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="how many lines")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+) -> None:
+    """Print the end of a service's log (the file lives under EVENTCART_HOME/logs)."""
+    try:
+        (svc,) = manager.pick(get_settings(), [name])
+    except StackError as exc:
+        raise fail(exc) from None
+    if follow:
+        subprocess.run(["tail", "-n", str(lines), "-F", str(svc.log_file)], check=False)
+        return
+    print(process.tail(svc.log_file, lines))
+
+
+@app.command()
+def reset(
+    names: Services = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
+) -> None:
+    """Stop the services and wipe their data and logs; cached downloads stay."""
+    if not yes:
+        typer.confirm("Wipe all local Kafka, Elasticsearch and PostgreSQL data?", abort=True)
+    try:
+        manager.reset(get_settings(), names)
+    except StackError as exc:
+        raise fail(exc) from None
+    console.print("data wiped; `eventcart stack up` starts afresh")
