@@ -35,9 +35,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
     elasticsearch_url: str = "http://127.0.0.1:9200"
-    postgres_dsn: SecretStr = SecretStr(
-        "postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart"
-    )
+    postgres_dsn: SecretStr = SecretStr("postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart")
     postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
     postgres_admin_password: SecretStr = SecretStr("postgres")
 

@@ -115,7 +115,7 @@ class Elasticsearch(Service):
     def _get(self, path: str) -> dict[str, object] | None:
         url = f"http://127.0.0.1:{self.port}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(url, timeout=3) as response:
                 body: dict[str, object] = json.loads(response.read())
                 return body
         except (urllib.error.URLError, OSError, ValueError):
@@ -127,7 +127,8 @@ class Elasticsearch(Service):
 
     def running_version(self) -> str:
         nodes = self._get("/_nodes/_local?filter_path=nodes.*.version")
-        if nodes and isinstance(nodes.get("nodes"), dict):
-            for node in nodes["nodes"].values():
+        found = nodes.get("nodes") if nodes else None
+        if isinstance(found, dict):
+            for node in found.values():
                 return str(node.get("version", self.version))
         return self.version

@@ -60,10 +60,10 @@ def find_java(service: str, minimum: int, configured: Path | None = None) -> Pat
             found.append((version, home))
     good = [item for item in found if item[0] >= minimum]
     if configured and configured not in [home for _, home in good]:
-        seen = java_version(configured)
+        configured_version = java_version(configured)
         raise StackError(
             service,
-            f"EVENTCART_JAVA_HOME={configured} is Java {seen or 'unknown'}; "
+            f"EVENTCART_JAVA_HOME={configured} is Java {configured_version or 'unknown'}; "
             f"{service} needs Java {minimum} or newer",
         )
     if not good:

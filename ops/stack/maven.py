@@ -91,5 +91,5 @@ def fetch_artifact(service: str, coordinate: str, target_dir: Path) -> Path:
             ],
             Path(tmp),
         )
-    group, artifact, version, kind = coordinate.split(":")
+    _, artifact, version, kind = coordinate.split(":")
     return target_dir / f"{artifact}-{version}.{kind}"

@@ -160,14 +160,18 @@ class Postgres(Service):
         }
         with self._admin() as conn:
             for role, password in roles.items():
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", [role]
+                ).fetchone()
                 verb = "ALTER" if exists else "CREATE"
                 conn.execute(
                     sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
                         sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
                     )
                 )
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [database]
+            ).fetchone():
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(
                         sql.Identifier(database), sql.Identifier(owner)

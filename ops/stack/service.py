@@ -90,7 +90,7 @@ class Service(ABC):
     def environment(self) -> dict[str, str]:
         return dict(os.environ)
 
-    def after_start(self) -> None:
+    def after_start(self) -> None:  # noqa: B027 (optional hook, no-op by default)
         """Idempotent set-up that needs the server running (databases, roles)."""
 
     def running_version(self) -> str:
