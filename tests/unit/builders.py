@@ -1,0 +1,41 @@
+"""Builders shared by the pure unit tests (imported relatively: no conftest magic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def make_command(
+    type_: str,
+    data: dict[str, Any],
+    *,
+    sku: str = "SKU-1",
+    command_id: str = "cmd-1",
+    **envelope: Any,
+) -> dict[str, Any]:
+    """A valid command envelope around ``data``."""
+    return {
+        "command_id": command_id,
+        "type": type_,
+        "schema_version": 1,
+        "sku": sku,
+        "occurred_at": "2025-06-01T12:00:00Z",
+        "data": data,
+        **envelope,
+    }
+
+
+VALID_DATA: dict[str, dict[str, Any]] = {
+    "RegisterProduct": {
+        "name": "Chef's knife",
+        "description": "Forged steel, 20 cm.",
+        "brand": "Acme",
+        "category_path": ["Home", "Kitchen", "Knives"],
+        "attributes": {"blade": "20 cm"},
+        "tags": ["chef", "forged"],
+    },
+    "UpdateProductDetails": {"name": "Chef's knife, 21 cm"},
+    "ChangePrice": {"amount": "49.90", "currency": "EUR", "price_type": "sale"},
+    "AdjustStock": {"delta": 5, "reason": "delivery"},
+    "DiscontinueProduct": {"reason": "end of line"},
+}
