@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ops import stack_cli
+from ops import stack_cli, topics_cli, worker_cli
 
 app = typer.Typer(
     help="eventcart: CQRS for an e-commerce catalog on Kafka. Run a sub-command with --help.",
@@ -12,7 +12,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(stack_cli.app, name="stack")
+app.add_typer(topics_cli.app, name="topics")
+app.command("worker")(worker_cli.worker)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

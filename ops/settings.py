@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     replication_factor: int = 1
     min_insync_replicas: int = 1
 
+    # --- stream workers ----------------------------------------------------
+    table_store: str = "rocksdb://"
+    worker_id: str = "0"
+    processor_batch_max: int = 2000
+    processor_batch_within_s: float = 0.02
+    log_level: str = "warning"
+
     # --- tests -----------------------------------------------------------
     testcontainers: bool = False
 

@@ -1,0 +1,145 @@
+"""Every Kafka topic of eventcart: its name, partitions and configuration, in one place.
+
+The product events topic is the source of truth, so it is retained forever and
+never compacted (compaction would keep only the last event per SKU and lose
+the price history). Commands and results are transient conversation and expire.
+Dead-letter topics keep what failed until an operator has looked at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from ops.settings import Settings
+
+WEEK_MS = str(7 * 24 * 3600 * 1000)
+FOREVER = "-1"
+
+# The consumers that own a dead-letter topic each.
+CONSUMERS = ("command-processor", "search-projection", "pricing-projection")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names for one deployment (the prefix separates deployments)."""
+
+    prefix: str = "eventcart"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.prefix}.catalog.commands"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.product.events"
+
+    @property
+    def results(self) -> str:
+        return f"{self.prefix}.catalog.command-results"
+
+    def dead_letters(self, consumer: str) -> str:
+        if consumer not in CONSUMERS:
+            raise ValueError(f"unknown consumer {consumer!r}; known: {', '.join(CONSUMERS)}")
+        return f"{self.prefix}.dlq.{consumer}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topics:
+        return cls(settings.topic_prefix)
+
+
+def specs(settings: Settings) -> list[TopicSpec]:
+    """The topics `eventcart topics create` makes, with their settings."""
+    t = Topics.from_settings(settings)
+    isr = {"min.insync.replicas": str(settings.min_insync_replicas)}
+    n = settings.partitions
+    return [
+        TopicSpec(
+            t.commands,
+            n,
+            {**isr, "cleanup.policy": "delete", "retention.ms": WEEK_MS},
+            "commands sent by services, keyed by SKU",
+        ),
+        TopicSpec(
+            t.events,
+            n,
+            {**isr, "cleanup.policy": "delete", "retention.ms": FOREVER, "retention.bytes": "-1"},
+            "product events: the source of truth, kept forever",
+        ),
+        TopicSpec(
+            t.results,
+            n,
+            {**isr, "cleanup.policy": "delete", "retention.ms": WEEK_MS},
+            "accepted/rejected answer to every command, keyed by SKU",
+        ),
+        *(
+            TopicSpec(
+                t.dead_letters(consumer),
+                1,
+                {**isr, "cleanup.policy": "delete", "retention.ms": FOREVER},
+                f"records the {consumer} could not handle, with the reason",
+            )
+            for consumer in CONSUMERS
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    state: str  # "created" | "exists" | "mismatch"
+    detail: str = ""
+
+
+def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
+    """Create the topics that do not exist; report those that exist and differ."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    wanted = specs(settings)
+    existing = admin.list_topics(timeout=timeout_s).topics
+    outcomes: list[Outcome] = []
+    missing = [spec for spec in wanted if spec.name not in existing]
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=settings.replication_factor,
+                config=spec.config,
+            )
+            for spec in missing
+        ],
+        operation_timeout=timeout_s,
+    ) if missing else {}
+    for spec in wanted:
+        if spec.name in futures:
+            try:
+                futures[spec.name].result(timeout=timeout_s)
+                outcomes.append(Outcome(spec.name, "created", f"{spec.partitions} partitions"))
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+                outcomes.append(Outcome(spec.name, "exists"))
+            continue
+        have = len(existing[spec.name].partitions)
+        if have != spec.partitions:
+            outcomes.append(
+                Outcome(
+                    spec.name,
+                    "mismatch",
+                    f"has {have} partitions, settings say {spec.partitions} "
+                    "(partitions can only grow, and growing remaps SKUs: create a new topic set)",
+                )
+            )
+        else:
+            outcomes.append(Outcome(spec.name, "exists", f"{have} partitions"))
+    return outcomes

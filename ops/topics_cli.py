@@ -1,0 +1,42 @@
+"""`eventcart topics ...`: create and list eventcart's Kafka topics."""
+
+from __future__ import annotations
+
+import typer
+from confluent_kafka import KafkaException
+from rich.console import Console
+
+from ops import topics
+from ops.settings import get_settings
+
+app = typer.Typer(help="Kafka topics of eventcart (names, partitions, retention).", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def create() -> None:
+    """Create every topic that does not exist yet (idempotent: existing ones are left alone).
+
+    Partitions come from EVENTCART_PARTITIONS, the replication factor and
+    min.insync.replicas from EVENTCART_REPLICATION_FACTOR and
+    EVENTCART_MIN_INSYNC_REPLICAS. The product events topic is kept forever.
+    """
+    try:
+        outcomes = topics.create(get_settings())
+    except KafkaException as exc:
+        console.print(f"[red]error[/] Kafka: {exc}")
+        raise typer.Exit(1) from None
+    for outcome in outcomes:
+        colour = {"created": "green", "exists": "dim", "mismatch": "yellow"}[outcome.state]
+        console.print(f"[{colour}]{outcome.state:<8}[/] {outcome.name}  {outcome.detail}")
+    if any(outcome.state == "mismatch" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_() -> None:
+    """Show each topic's name, partitions, retention and purpose."""
+    for spec in topics.specs(get_settings()):
+        retention = spec.config.get("retention.ms", "")
+        kept = "forever" if retention == topics.FOREVER else f"{int(retention) // 86_400_000} d"
+        console.print(f"{spec.name:<40} {spec.partitions:>3} partitions  kept {kept:<8} {spec.purpose}")

@@ -1,0 +1,41 @@
+"""Running one stream role as a Faust worker process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import faust
+
+from ops import topics
+from ops.settings import Settings
+from streams.app import make_app
+from streams.processor import ROLE as PROCESSOR
+from streams.processor import CommandProcessor
+
+
+def _processor(app: faust.App, settings: Settings) -> object:
+    return CommandProcessor(app, settings)
+
+
+#: The roles a worker can run; each is its own Faust app and consumer group.
+ROLES: dict[str, Callable[[faust.App, Settings], object]] = {
+    PROCESSOR: _processor,
+}
+
+
+def build(role: str, settings: Settings) -> faust.App:
+    app = make_app(role, settings)
+    ROLES[role](app, settings)
+    return app
+
+
+def run(role: str, settings: Settings) -> None:
+    """Create the topics if needed and run the role until SIGTERM/SIGINT.
+
+    Faust's worker stops the agents, flushes the producer and commits the
+    offsets of everything processed on a clean shutdown.
+    """
+    topics.create(settings)
+    app = build(role, settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()
