@@ -8,6 +8,7 @@ Dead-letter topics keep what failed until an operator has looked at it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
@@ -142,4 +143,22 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
             )
         else:
             outcomes.append(Outcome(spec.name, "exists", f"{have} partitions"))
+    if missing:
+        wait_for_leaders(admin, [spec.name for spec in missing], timeout_s)
     return outcomes
+
+
+def wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Return once every partition of the topics has a leader: a new topic is usable then."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        if all(
+            name in metadata
+            and metadata[name].partitions
+            and all(p.leader >= 0 for p in metadata[name].partitions.values())
+            for name in names
+        ):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"topics {', '.join(names)} have no leader after {timeout_s} s")

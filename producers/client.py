@@ -20,7 +20,16 @@ from concurrent.futures import Future
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ops.settings import Settings, get_settings
 from ops.topics import Topics
@@ -80,18 +89,27 @@ class ResultListener:
                 f"results topic {topic} is missing: run `eventcart topics create` "
                 f"({metadata.topics[topic].error})"
             )
-        partitions = []
-        for partition in metadata.topics[topic].partitions:
-            _, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=30
-            )
-            partitions.append(TopicPartition(topic, partition, high if high >= 0 else OFFSET_END))
+        partitions = [
+            TopicPartition(topic, partition, self._end_of(topic, partition))
+            for partition in metadata.topics[topic].partitions
+        ]
         self._consumer.assign(partitions)
         self._waiting: dict[str, Future[CommandResult]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="eventcart-results", daemon=True)
         self._thread.start()
+
+    @retry(
+        retry=retry_if_exception_type(KafkaException),
+        wait=wait_exponential(multiplier=0.1, max=2),
+        stop=stop_after_delay(30),
+        reraise=True,
+    )
+    def _end_of(self, topic: str, partition: int) -> int:
+        """Where the partition ends now (retried while a leader is being elected)."""
+        _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        return int(high) if high >= 0 else OFFSET_END
 
     def expect(self, command_id: str) -> Future[CommandResult]:
         future: Future[CommandResult] = Future()

@@ -62,9 +62,13 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+def state_key(sku: str) -> bytes:
+    return b"state\x00" + sku.encode()
+
+
 def result_key(sku: str, command_id: str) -> bytes:
     """Idempotency is per (SKU, command_id): the key lands in the SKU's partition."""
-    return f"{sku}\x00{command_id}".encode()
+    return f"result\x00{sku}\x00{command_id}".encode()
 
 
 def rejected(
@@ -106,9 +110,16 @@ class CommandProcessor:
         self.events = app.topic(topics.events, **raw)
         self.results = app.topic(topics.results, **raw)
         self.dead_letters = app.topic(topics.dead_letters(ROLE), **raw)
-        table: dict[str, Any] = {"partitions": settings.partitions, "default": None, **raw}
-        self.products = app.Table("products", **table)
-        self.answered = app.Table("command-results", **table)
+        # One table, one changelog partition per SKU partition, for both the
+        # product states and the stored results: a result is always written
+        # before the state it leads to, so any prefix of the changelog that
+        # holds a state also holds the results behind it. (Two tables are two
+        # partitions, whose writes a crash can cut at different points: then a
+        # redelivered command finds the new state but not its answer, and is
+        # applied twice.)
+        self.catalog = app.Table(
+            "catalog", partitions=settings.partitions, default=None, **raw
+        )
         app.agent(self.commands, name=ROLE, concurrency=1)(self.run)
 
     async def run(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -186,13 +197,13 @@ class CommandProcessor:
             return outcome
         rkey = result_key(sku, command_id)
         with as_current(ev):
-            previous = pending_results.get(rkey) or self._load(self.answered, rkey)
+            previous = pending_results.get(rkey) or self._load(rkey)
             if previous is not None:
                 outcome.result, outcome.replay = previous, True
                 return outcome
             state = pending_states.get(sku)
             if state is None:
-                stored = self._load(self.products, sku.encode())
+                stored = self._load(state_key(sku))
                 state = ProductState.from_dict(stored) if stored else ProductState.empty(sku)
         try:
             decision = decide(command, state)
@@ -222,9 +233,8 @@ class CommandProcessor:
         pending_results[rkey] = outcome.result
         return outcome
 
-    @staticmethod
-    def _load(table: Any, key: bytes) -> dict[str, Any] | None:
-        value = table.get(key)
+    def _load(self, key: bytes) -> dict[str, Any] | None:
+        value = self.catalog.get(key)
         return orjson.loads(value) if value else None
 
     async def publish_events(self, outcomes: list[Outcome]) -> None:
@@ -268,9 +278,10 @@ class CommandProcessor:
             return
         if outcome.result is None:
             return
+        # Result first, then state: see the table's comment in __init__.
+        self.catalog[result_key(outcome.sku, outcome.command_id)] = codec.encode(outcome.result)
         if outcome.state is not None:
-            self.products[outcome.sku.encode()] = codec.encode(outcome.state.to_dict())
-        self.answered[result_key(outcome.sku, outcome.command_id)] = codec.encode(outcome.result)
+            self.catalog[state_key(outcome.sku)] = codec.encode(outcome.state.to_dict())
 
     async def answer(self, outcome: Outcome) -> None:
         if outcome.dead_letter is not None:

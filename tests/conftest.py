@@ -1,3 +1,3 @@
-"""Fixtures shared by every test: live clients of the real services (tests/fixtures)."""
+"""Fixtures shared by every test: live clients of the real services and real worker processes."""
 
-pytest_plugins = ["tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.workers"]
