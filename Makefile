@@ -19,6 +19,10 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "eventcart needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
+	@# kcat is only for the README's "other languages" example and its test.
+	@command -v kcat >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q kcat >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; } \
+		|| echo "kcat not installed: its example test will be skipped"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet -e '.[dev]'

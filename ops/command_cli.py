@@ -237,7 +237,9 @@ def read_commands(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]
 
 @app.command("send")
 def send_file(
-    path: Annotated[Path, typer.Argument(help="JSON Lines file, one command per line", exists=True)],
+    path: Annotated[
+        Path, typer.Argument(help="JSON Lines file, one command per line", exists=True)
+    ],
     no_wait: NoWait = False,
     window: Annotated[int, typer.Option(help="commands in flight at most")] = 20_000,
     timeout: Timeout = 120.0,

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     processor_batch_within_s: float = 0.02
     log_level: str = "warning"
 
+    # --- HTTP APIs -------------------------------------------------------
+    api_token: SecretStr = SecretStr("change-me-local-token")
+    command_api_port: int = 8001
+    api_max_body_bytes: int = 64 * 1024
+
     # --- tests -----------------------------------------------------------
     testcontainers: bool = False
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from ops.settings import Settings
 
@@ -109,18 +109,22 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
     existing = admin.list_topics(timeout=timeout_s).topics
     outcomes: list[Outcome] = []
     missing = [spec for spec in wanted if spec.name not in existing]
-    futures = admin.create_topics(
-        [
-            NewTopic(
-                spec.name,
-                num_partitions=spec.partitions,
-                replication_factor=settings.replication_factor,
-                config=spec.config,
-            )
-            for spec in missing
-        ],
-        operation_timeout=timeout_s,
-    ) if missing else {}
+    futures = (
+        admin.create_topics(
+            [
+                NewTopic(
+                    spec.name,
+                    num_partitions=spec.partitions,
+                    replication_factor=settings.replication_factor,
+                    config=spec.config,
+                )
+                for spec in missing
+            ],
+            operation_timeout=timeout_s,
+        )
+        if missing
+        else {}
+    )
     for spec in wanted:
         if spec.name in futures:
             try:

@@ -9,7 +9,9 @@ from rich.console import Console
 from ops import topics
 from ops.settings import get_settings
 
-app = typer.Typer(help="Kafka topics of eventcart (names, partitions, retention).", no_args_is_help=True)
+app = typer.Typer(
+    help="Kafka topics of eventcart (names, partitions, retention).", no_args_is_help=True
+)
 console = Console()
 
 
@@ -39,4 +41,6 @@ def list_() -> None:
     for spec in topics.specs(get_settings()):
         retention = spec.config.get("retention.ms", "")
         kept = "forever" if retention == topics.FOREVER else f"{int(retention) // 86_400_000} d"
-        console.print(f"{spec.name:<40} {spec.partitions:>3} partitions  kept {kept:<8} {spec.purpose}")
+        console.print(
+            f"{spec.name:<40} {spec.partitions:>3} partitions  kept {kept:<8} {spec.purpose}"
+        )

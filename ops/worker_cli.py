@@ -43,7 +43,9 @@ def worker(
     roles = only or list(stream_worker.ROLES)
     unknown = [role for role in roles if role not in stream_worker.ROLES]
     if unknown:
-        typer.echo(f"unknown role {', '.join(unknown)}; choose from {', '.join(stream_worker.ROLES)}")
+        typer.echo(
+            f"unknown role {', '.join(unknown)}; choose from {', '.join(stream_worker.ROLES)}"
+        )
         raise typer.Exit(2)
     if len(roles) == 1:
         sys.argv = [sys.argv[0], "worker"]  # Faust's worker reads argv; give it nothing of ours

@@ -39,8 +39,23 @@ def cli(
 
 def test_each_command_from_the_shell(cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     steps = [
-        ["register-product", "--sku", "CLI-1", "--name", "Red running shoes", "--brand", "Acme",
-         "--category", "Shoes", "--category", "Running", "--attribute", "colour=red", "--tag", "sale"],
+        [
+            "register-product",
+            "--sku",
+            "CLI-1",
+            "--name",
+            "Red running shoes",
+            "--brand",
+            "Acme",
+            "--category",
+            "Shoes",
+            "--category",
+            "Running",
+            "--attribute",
+            "colour=red",
+            "--tag",
+            "sale",
+        ],
         ["update-details", "--sku", "CLI-1", "--description", "Light and fast"],
         ["change-price", "--sku", "CLI-1", "--amount", "59.90", "--currency", "EUR"],
         ["change-price", "--sku", "CLI-1", "--amount", "49.90", "--currency", "EUR", "--sale"],
@@ -67,11 +82,16 @@ def test_exit_codes_say_rejected_and_invalid(
 def test_bulk_file_with_progress_and_summary(
     cli: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
-    lines = [orjson.dumps({"type": "RegisterProduct", "sku": f"BULK-{i}", "data": {"name": f"p{i}"}})
-             for i in range(300)]
+    lines = [
+        orjson.dumps({"type": "RegisterProduct", "sku": f"BULK-{i}", "data": {"name": f"p{i}"}})
+        for i in range(300)
+    ]
     lines.append(b"{broken")
-    lines.append(orjson.dumps({"type": "ChangePrice", "sku": "BULK-1",
-                               "data": {"amount": "1", "currency": "EURO"}}))
+    lines.append(
+        orjson.dumps(
+            {"type": "ChangePrice", "sku": "BULK-1", "data": {"amount": "1", "currency": "EURO"}}
+        )
+    )
     lines.append(orjson.dumps({"type": "AdjustStock", "sku": "BULK-1", "data": {"delta": -5}}))
     path = tmp_path / "catalog.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")

@@ -20,7 +20,9 @@ from tests.fixtures.workers import Worker
 
 
 @pytest.fixture(scope="module")
-def client(module_settings: Settings, make_worker: Callable[[str], Worker]) -> Iterator[CommandClient]:
+def client(
+    module_settings: Settings, make_worker: Callable[[str], Worker]
+) -> Iterator[CommandClient]:
     make_worker("command-processor")
     with CommandClient(module_settings) as client:
         # The first answer proves the worker has joined its group and recovered.
@@ -33,7 +35,9 @@ def events_of(settings: Settings, sku: str) -> list[dict[str, Any]]:
     return [r["value"] for r in read_topic(settings, topic) if r["key"] == sku.encode()]
 
 
-def test_every_command_is_accepted_in_turn(client: CommandClient, module_settings: Settings) -> None:
+def test_every_command_is_accepted_in_turn(
+    client: CommandClient, module_settings: Settings
+) -> None:
     sku = "LIFE-1"
     results = [
         client.send(c.register_product(sku, "Trail shoe", brand="Acme", tags=["trail"])),
@@ -71,7 +75,11 @@ def test_every_command_is_accepted_in_turn(client: CommandClient, module_setting
         (["register"], lambda s: c.adjust_stock(s, -1), "insufficient_stock"),
         (["register", "discontinue"], lambda s: c.change_price(s, "5", "EUR"), "discontinued"),
         (["register", "discontinue"], lambda s: c.adjust_stock(s, 5), "discontinued"),
-        (["register", "discontinue"], lambda s: c.update_product_details(s, name="y"), "discontinued"),
+        (
+            ["register", "discontinue"],
+            lambda s: c.update_product_details(s, name="y"),
+            "discontinued",
+        ),
         (["register", "discontinue"], lambda s: c.discontinue_product(s), "already_discontinued"),
         (["register"], lambda s: c.adjust_stock(s, 1, expected_version=7), "version_conflict"),
         ([], lambda s: c.register_product(s, "new", expected_version=3), "version_conflict"),
@@ -129,7 +137,9 @@ def test_retried_command_id_gives_one_event(
     assert client.send(too_much) == client.send(too_much)
 
 
-def test_per_sku_order_is_kept(client: CommandClient, module_settings: Settings, unique: str) -> None:
+def test_per_sku_order_is_kept(
+    client: CommandClient, module_settings: Settings, unique: str
+) -> None:
     skus = [f"ORD-{unique}-{i}" for i in range(5)]
     client.send_batch([c.register_product(sku, "p") for sku in skus])
     batch = [c.adjust_stock(sku, n + 1) for n in range(40) for sku in skus]
@@ -160,21 +170,34 @@ def test_poison_records_are_dead_lettered_and_the_rest_goes_on(
         ("another-key", codec.encode(wrong_key)),
     ]
     futures = [client.submit(valid_before)]
-    waiting = [client.listener.expect(str(cmd["command_id"])) for cmd in (schema_violation, wrong_key)]
+    waiting = [
+        client.listener.expect(str(cmd["command_id"])) for cmd in (schema_violation, wrong_key)
+    ]
     for key, value in poison:
         raw_producer.produce(topics.commands, key=key.encode(), value=value)
     raw_producer.flush(30)
     futures.append(client.submit(valid_after))
     assert [f.result(timeout=60).status for f in futures] == ["accepted", "accepted"]
     violation, misrouted = (w.result(timeout=60) for w in waiting)
-    assert (violation.reason, violation.field, violation.rule) == ("invalid", "data.currency", "enum")
-    assert (misrouted.reason, misrouted.rule) in {("invalid", "kafka_key"), ("invalid", "partition")}
+    assert (violation.reason, violation.field, violation.rule) == (
+        "invalid",
+        "data.currency",
+        "enum",
+    )
+    assert (misrouted.reason, misrouted.rule) in {
+        ("invalid", "kafka_key"),
+        ("invalid", "partition"),
+    }
 
-    letters = [r["value"] for r in read_topic(module_settings, topics.dead_letters("command-processor"))]
+    letters = [
+        r["value"] for r in read_topic(module_settings, topics.dead_letters("command-processor"))
+    ]
     mine = [d for d in letters if d["key"] in (sku, "another-key")]
     rules = sorted(d["error"]["rule"] for d in mine)
-    assert rules == sorted(["json", "unknown_type", "enum", "size", "kafka_key"]) or rules == sorted(
-        ["json", "unknown_type", "enum", "size", "partition"]
-    )
+    assert rules == sorted(
+        ["json", "unknown_type", "enum", "size", "kafka_key"]
+    ) or rules == sorted(["json", "unknown_type", "enum", "size", "partition"])
     assert all(d["value"] and d["offset"] >= 0 for d in mine)
-    assert orjson.loads(next(d["value"] for d in mine if d["error"]["rule"] == "enum"))["sku"] == sku
+    assert (
+        orjson.loads(next(d["value"] for d in mine if d["error"]["rule"] == "enum"))["sku"] == sku
+    )

@@ -22,7 +22,9 @@ def test_kill9_and_restart_loses_nothing_and_applies_nothing_twice(
     skus = [f"K9-{i}" for i in range(20)]
     with CommandClient(module_settings) as client:
         client.send(c.register_product("PROBE", "probe"), timeout_s=120)
-        assert all(r.accepted for r in client.send_batch([c.register_product(s, "p") for s in skus]))
+        assert all(
+            r.accepted for r in client.send_batch([c.register_product(s, "p") for s in skus])
+        )
 
         commands = [c.adjust_stock(skus[i % len(skus)], 1) for i in range(4000)]
         futures = [client.submit(command) for command in commands]
@@ -37,7 +39,10 @@ def test_kill9_and_restart_loses_nothing_and_applies_nothing_twice(
         results = [f.result(timeout=180) for f in futures]
         assert all(r.accepted for r in results)
 
-        events = [r["value"] for r in read_topic(module_settings, Topics.from_settings(module_settings).events)]
+        events = [
+            r["value"]
+            for r in read_topic(module_settings, Topics.from_settings(module_settings).events)
+        ]
         by_sku: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
         for event in events:
             if event["sku"] in skus:

@@ -304,3 +304,52 @@ def test_money() -> None:
         parse_amount(12.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         parse_amount("1e2")
+
+
+def test_integer_fields_sit_in_the_envelope_or_directly_in_data() -> None:
+    """The codec's float check looks only there (it is on every send's hot path)."""
+    import json
+    from pathlib import Path
+
+    from schemas.registry import SCHEMA_DIR
+
+    def integer_paths(node: object, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found: list[tuple[str, ...]] = []
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+                found.append(path)
+            for key, value in node.items():
+                step = (
+                    path
+                    if key
+                    in {
+                        "properties",
+                        "definitions",
+                        "items",
+                        "allOf",
+                        "anyOf",
+                        "oneOf",
+                        "then",
+                        "else",
+                        "if",
+                        "not",
+                    }
+                    else (*path, key)
+                )
+                found.extend(integer_paths(value, step))
+        elif isinstance(node, list):
+            for item in node:
+                found.extend(integer_paths(item, path))
+        return found
+
+    message_schemas = [
+        f
+        for d in ("commands", "events", "envelope", "common")
+        for f in (Path(SCHEMA_DIR) / d).glob("*.json")
+    ]
+    for schema_file in message_schemas:
+        document = json.loads(schema_file.read_text())
+        for path in integer_paths(document, ()):
+            fields = [p for p in path if p != "data"]
+            assert len(fields) <= 1, f"{schema_file.name}: integer field {'.'.join(path)} is nested"

@@ -1,0 +1,22 @@
+"""`eventcart api ...`: the HTTP APIs, each its own process so each scales on its own."""
+
+from __future__ import annotations
+
+import typer
+
+from ops.settings import get_settings
+
+app = typer.Typer(
+    help="Run the HTTP APIs (loopback; token from EVENTCART_API_TOKEN).", no_args_is_help=True
+)
+
+
+@app.command("commands")
+def commands() -> None:
+    """Serve the command API (POST /commands/{type}) on 127.0.0.1:EVENTCART_COMMAND_API_PORT.
+
+    OpenAPI docs at /docs. Requests need `Authorization: Bearer $EVENTCART_API_TOKEN`.
+    """
+    from producers.http_api import serve
+
+    serve(get_settings())

@@ -1,0 +1,221 @@
+"""Command-side targets (issue: command side), each measured against its ceiling in the same run.
+
+- producer path (validate + serialize + produce, waiting for delivery) vs raw
+  confluent-kafka producing the same bytes;
+- command processor throughput (decided and published) vs a plain Faust
+  consume-and-produce loop over the same commands;
+- command accepted -> result received at a steady 500 commands/s: p50, p99, max.
+
+Run: `make bench` or `pytest -m benchmark -s tests/benchmarks/test_command_side.py`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from ops.settings import Settings
+from ops.topics import Topics
+from producers import commands as c
+from producers.client import CommandClient, producer_config
+from schemas import codec
+from tests.fixtures.workers import Worker, settings_env
+
+pytestmark = pytest.mark.benchmark
+
+N_PRODUCE = 100_000
+N_PROCESS = 60_000
+SKUS = 5_000
+
+
+def catalog_commands(n: int, skus: int, prefix: str = "B") -> list[dict[str, Any]]:
+    """A realistic mix: registrations first, then prices and stock for those products."""
+    out: list[dict[str, Any]] = [
+        c.register_product(
+            f"{prefix}-{i}",
+            f"Product {i}",
+            brand="Acme",
+            category_path=["Shoes", "Running"],
+            attributes={"colour": "red"},
+            tags=["new"],
+        )
+        for i in range(skus)
+    ]
+    i = 0
+    while len(out) < n:
+        sku = f"{prefix}-{i % skus}"
+        if i % 2:
+            out.append(c.change_price(sku, f"{10 + i % 90}.{i % 100:02d}", "EUR"))
+        else:
+            out.append(c.adjust_stock(sku, 1 + i % 5))
+        i += 1
+    return out
+
+
+def end_offsets(settings: Settings, topic: str) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "bench"}
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
+        )
+    finally:
+        consumer.close()
+
+
+def wait_for_count(settings: Settings, topic: str, n: int, timeout_s: float = 600) -> float:
+    deadline = time.monotonic() + timeout_s
+    while end_offsets(settings, topic) < n:
+        assert time.monotonic() < deadline, f"{topic} did not reach {n} records"
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+def first_last_timestamps(settings: Settings, topic: str) -> tuple[float, float, int]:
+    """Earliest and latest record timestamps (s) and the record count of a topic."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "bench-ts",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in parts
+        }
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
+        first, last, count = float("inf"), 0.0, 0
+        done: set[int] = set()
+        while len(done) < sum(1 for p in parts if ends[p] > 0):
+            for msg in consumer.consume(5000, timeout=1):
+                if msg.error():
+                    continue
+                ts = msg.timestamp()[1] / 1000
+                first, last, count = min(first, ts), max(last, ts), count + 1
+                if msg.offset() >= ends[msg.partition()] - 1:
+                    done.add(msg.partition())
+        return first, last, count
+    finally:
+        consumer.close()
+
+
+def test_producer_path_vs_raw_confluent_kafka(
+    module_settings: Settings, make_topic: Callable[..., str]
+) -> None:
+    commands = catalog_commands(N_PRODUCE, 10_000, prefix="P")
+    # A topic of its own: these commands are not for the processor benchmarks below.
+    topic = make_topic("producer-path", partitions=module_settings.partitions)
+
+    raw = Producer(producer_config(module_settings))
+    payloads = [(str(cmd["sku"]).encode(), codec.encode(cmd)) for cmd in commands]
+    began = time.perf_counter()
+    for key, value in payloads:
+        while True:
+            try:
+                raw.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                raw.poll(0.01)
+        raw.poll(0)
+    raw.flush(120)
+    raw_s = time.perf_counter() - began
+
+    with CommandClient(module_settings) as client:
+        client.topic = topic
+        began = time.perf_counter()
+        for cmd in commands:
+            client.send_nowait(cmd)
+        client.flush(120)
+        ours_s = time.perf_counter() - began
+
+    raw_rate, our_rate = N_PRODUCE / raw_s, N_PRODUCE / ours_s
+    print(
+        f"\nproducer path: eventcart {our_rate:,.0f} commands/s (validate+serialize+produce) | "
+        f"raw confluent-kafka {raw_rate:,.0f} msgs/s | ratio {our_rate / raw_rate:.2f} (target >= 0.50)"
+    )
+
+
+def _run_passthrough(settings: Settings, source: str, target: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.passthrough", source, target],
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_processor_throughput_vs_plain_consume_produce(
+    module_settings: Settings, make_worker: Callable[[str], Worker], make_topic: Callable[..., str]
+) -> None:
+    topics = Topics.from_settings(module_settings)
+    commands = catalog_commands(N_PROCESS, SKUS)
+    # Load the commands before any consumer runs, so both sides read a full topic.
+    with CommandClient(module_settings) as client:
+        for cmd in commands:
+            client.send_nowait(cmd)
+        client.flush(120)
+    sink = make_topic("passthrough-sink", partitions=module_settings.partitions)
+
+    passthrough = _run_passthrough(module_settings, topics.commands, sink)
+    try:
+        wait_for_count(module_settings, sink, N_PROCESS)
+    finally:
+        passthrough.terminate()
+        passthrough.wait(60)
+    p_first, p_last, _ = first_last_timestamps(module_settings, sink)
+    ceiling = N_PROCESS / max(p_last - p_first, 1e-3)
+
+    worker = make_worker("command-processor")
+    wait_for_count(module_settings, topics.results, N_PROCESS)
+    worker.stop()
+    first, last, count = first_last_timestamps(module_settings, topics.results)
+    ours = count / max(last - first, 1e-3)
+    events = end_offsets(module_settings, topics.events)
+    print(
+        f"\ncommand processor: {ours:,.0f} commands/s decided and published ({events:,} events, "
+        f"{count:,} results) | plain Faust consume-and-produce {ceiling:,.0f} msgs/s | "
+        f"ratio {ours / ceiling:.2f} | target 10,000 commands/s"
+    )
+
+
+def test_accepted_to_result_latency_at_500_per_second(
+    module_settings: Settings, make_worker: Callable[[str], Worker]
+) -> None:
+    rate, seconds = 500, 20
+    make_worker("command-processor")
+    with CommandClient(module_settings) as client:
+        client.send(c.register_product("LAT-PROBE", "probe"), timeout_s=120)
+        skus = [f"LAT-{i}" for i in range(200)]
+        client.send_batch([c.register_product(s, "p") for s in skus])
+        latencies: list[float] = []
+        pending = []
+        began = time.perf_counter()
+        for i in range(rate * seconds):
+            due = began + i / rate
+            while (now := time.perf_counter()) < due:
+                time.sleep(min(due - now, 0.001))
+            sent = time.perf_counter()
+            future = client.submit(c.adjust_stock(skus[i % len(skus)], 1))
+            future.add_done_callback(lambda f, s=sent: latencies.append(time.perf_counter() - s))
+            pending.append(future)
+        for future in pending:
+            future.result(timeout=60)
+    ms = sorted(x * 1000 for x in latencies)
+    p50 = statistics.median(ms)
+    p99 = ms[int(len(ms) * 0.99) - 1]
+    print(
+        f"\ncommand -> result at a steady {rate}/s for {seconds} s ({len(ms)} commands): "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms"
+    )

@@ -1,0 +1,132 @@
+"""The HTTP command API's own behaviour, with no services: a stub stands in for Kafka.
+
+Only what cannot be provoked against a healthy Kafka lives here (Kafka refusing a
+command, the exact command built from a request); the real round trips are in
+``tests/integration/test_http_api.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from ops.settings import Settings
+from producers.client import CommandClient, DeliveryError
+from producers.http_api import create_app
+from producers.results import CommandResult
+
+AUTH = {"Authorization": "Bearer unit-token"}
+
+
+class _Listener:
+    def forget(self, command_id: str) -> None:
+        pass
+
+
+class StubClient(CommandClient):
+    """Answers every command with ``outcome``: a result, an exception, or nothing."""
+
+    def __init__(self) -> None:  # no Kafka at all
+        self.sent: list[Mapping[str, Any]] = []
+        self.outcome: CommandResult | Exception | None = None
+        self.closed = False
+
+    @property
+    def listener(self) -> Any:
+        return _Listener()
+
+    def submit(self, command: Mapping[str, Any]) -> Future[CommandResult]:
+        self.sent.append(command)
+        future: Future[CommandResult] = Future()
+        if isinstance(self.outcome, Exception):
+            future.set_exception(self.outcome)
+        elif self.outcome is not None:
+            future.set_result(self.outcome)
+        return future
+
+    def send_nowait(self, command: Mapping[str, Any]) -> str:
+        self.sent.append(command)
+        return str(command["command_id"])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def stub() -> StubClient:
+    return StubClient()
+
+
+@pytest.fixture
+def api(stub: StubClient) -> Iterator[TestClient]:
+    settings = Settings(api_token=SecretStr("unit-token"), api_max_body_bytes=1024)
+    with TestClient(create_app(settings, client=stub)) as client:
+        yield client
+
+
+def test_kafka_refusing_the_command_is_503_with_retry_after(
+    api: TestClient, stub: StubClient
+) -> None:
+    stub.outcome = DeliveryError("Kafka did not take the command: broker down")
+    response = api.post(
+        "/commands/adjust-stock", json={"sku": "S-1", "data": {"delta": 1}}, headers=AUTH
+    )
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    assert "Traceback" not in response.text
+    assert "broker down" not in response.text
+
+
+def test_the_request_becomes_one_full_command(api: TestClient, stub: StubClient) -> None:
+    stub.outcome = CommandResult(command_id="c-1", sku="S-1", status="accepted", version=4)
+    body = {
+        "sku": "S-1",
+        "data": {"amount": "1.00", "currency": "EUR"},
+        "command_id": "c-1",
+        "expected_version": 3,
+        "correlation_id": "corr",
+        "causation_id": "cause",
+    }
+    response = api.post("/commands/change-price", json=body, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["version"] == 4
+    [sent] = stub.sent
+    assert sent["type"] == "ChangePrice"
+    assert sent["schema_version"] == 1
+    assert {k: sent[k] for k in body} == body
+
+
+def test_no_answer_in_time_is_202(api: TestClient, stub: StubClient) -> None:
+    response = api.post(
+        "/commands/discontinue-product",
+        json={"sku": "S-1", "data": {}, "command_id": "c-2"},
+        params={"timeout_s": 0.05},
+        headers=AUTH,
+    )
+    assert response.status_code == 202
+    assert response.json()["command_id"] == "c-2"
+
+
+def test_auth_comes_before_the_body_is_validated(api: TestClient) -> None:
+    response = api.post("/commands/adjust-stock", json={"nonsense": True})
+    assert response.status_code == 401
+
+
+def test_a_lying_content_length_is_refused(api: TestClient) -> None:
+    response = api.post(
+        "/commands/adjust-stock",
+        content=b"{}",
+        headers={**AUTH, "Content-Type": "application/json", "Content-Length": "999999"},
+    )
+    assert response.status_code == 413
+
+
+def test_a_client_passed_in_is_not_closed(stub: StubClient) -> None:
+    with TestClient(create_app(Settings(), client=stub)):
+        pass
+    assert not stub.closed
