@@ -31,7 +31,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 Sku = Annotated[str, typer.Option("--sku", help="the product's SKU (the Kafka key)")]

@@ -59,7 +59,7 @@ class Outcome:
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives a key."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def state_key(sku: str) -> bytes:
@@ -117,12 +117,11 @@ class CommandProcessor:
         # partitions, whose writes a crash can cut at different points: then a
         # redelivered command finds the new state but not its answer, and is
         # applied twice.)
-        self.catalog = app.Table(
-            "catalog", partitions=settings.partitions, default=None, **raw
-        )
+        self.catalog = app.Table("catalog", partitions=settings.partitions, default=None, **raw)
         app.agent(self.commands, name=ROLE, concurrency=1)(self.run)
 
-    async def run(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async def run(self, stream: Any) -> AsyncIterator[None]:
+        # (Faust's StreamT stub lacks take_events, which the Stream class has.)
         async for batch in stream.take_events(
             self.settings.processor_batch_max, within=self.settings.processor_batch_within_s
         ):
@@ -252,7 +251,8 @@ class CommandProcessor:
             stop=stop_never,
             retry=retry_if_exception_type(Exception),
             before_sleep=lambda state: log.warning(
-                "publishing events failed (%s); retrying", state.outcome and state.outcome.exception()
+                "publishing events failed (%s); retrying",
+                state.outcome and state.outcome.exception(),
             ),
             reraise=True,
         ):

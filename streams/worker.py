@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import faust
+import mode.loop
 
 from ops import topics
 from ops.settings import Settings
@@ -36,6 +37,7 @@ def run(role: str, settings: Settings) -> None:
     offsets of everything processed on a clean shutdown.
     """
     topics.create(settings)
+    mode.loop.use("uvloop")  # libuv's event loop: the cheapest speed-up Faust has
     app = build(role, settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
