@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ops import api_cli, command_cli, stack_cli, topics_cli, worker_cli
+from ops import api_cli, command_cli, stack_cli, status_cli, topics_cli, worker_cli
 
 app = typer.Typer(
     help="eventcart: CQRS for an e-commerce catalog on Kafka. Run a sub-command with --help.",
@@ -16,6 +16,7 @@ app.add_typer(topics_cli.app, name="topics")
 app.command("worker")(worker_cli.worker)
 app.add_typer(command_cli.app, name="command")
 app.add_typer(api_cli.app, name="api")
+app.command("status")(status_cli.status)
 
 
 def main() -> None:

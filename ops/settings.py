@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     processor_batch_max: int = 2000
     processor_batch_within_s: float = 0.02
     log_level: str = "warning"
+    projection_batch_max: int = 5000
+    projection_batch_within_s: float = 0.05
+    metrics_port: int = 9400
+
+    # --- read models -------------------------------------------------------
+    search_index: str = "products"
+    pricing_schema: str = "pricing"
 
     # --- HTTP APIs -------------------------------------------------------
     api_token: SecretStr = SecretStr("change-me-local-token")

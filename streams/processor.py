@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -35,6 +34,7 @@ from ops.settings import Settings
 from ops.topics import Topics
 from schemas import codec
 from schemas.errors import ContractError
+from streams import dead_letters
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from streams.faust_event import as_current
 
@@ -85,17 +85,7 @@ def rejected(
 
 
 def dead_letter(raw: bytes | None, message: Any, error: dict[str, str]) -> dict[str, Any]:
-    """The dead-letter record: where it came from, why, and the original bytes."""
-    return {
-        "consumer": ROLE,
-        "topic": message.topic,
-        "partition": message.partition,
-        "offset": message.offset,
-        "key": message.key.decode("utf-8", "replace") if message.key else None,
-        "error": error,
-        "failed_at": datetime.now(UTC).isoformat(),
-        "value": (raw or b"").decode("utf-8", "replace"),
-    }
+    return dead_letters.dead_letter(ROLE, message, raw, error)
 
 
 class CommandProcessor:

@@ -1,0 +1,65 @@
+"""`eventcart status`: per role and partition, position, end, lag, speed and dead letters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from confluent_kafka import KafkaException
+from rich.console import Console
+from rich.table import Table
+
+from ops.settings import get_settings
+from ops.status import collect
+
+console = Console(width=120)
+
+
+def status(
+    sample: Annotated[
+        float, typer.Option(help="seconds to watch the committed offsets move, for events/s")
+    ] = 3.0,
+    partitions: Annotated[bool, typer.Option(help="one line per partition too")] = True,
+) -> None:
+    """Show each consumer's committed position, the end of its topic, lag, events/s, dead letters.
+
+    Exits 1 when a consumer is stalled: behind the end of its topic and not
+    moving while watched (or with no worker in its group).
+    """
+    try:
+        roles = collect(get_settings(), sample)
+    except KafkaException as exc:
+        console.print(f"[red]error[/] Kafka: {exc}")
+        raise typer.Exit(2) from None
+    table = Table(
+        "consumer", "state", "workers", "partition", "committed", "end", "lag", "events/s", "DLQ"
+    )
+    for role in roles:
+        state = "[red]STALLED[/]" if role.stalled else ("[green]ok[/]" if role.members else "idle")
+        table.add_row(
+            role.role,
+            state,
+            str(role.members),
+            "all",
+            "",
+            "",
+            str(role.lag),
+            f"{role.events_per_s:,.0f}",
+            str(role.dead_letters),
+        )
+        if partitions:
+            for p in role.partitions:
+                table.add_row(
+                    "",
+                    "",
+                    "",
+                    str(p.partition),
+                    "-" if p.committed is None else str(p.committed),
+                    str(p.end),
+                    str(p.lag),
+                    f"{p.events_per_s:,.0f}",
+                    "",
+                )
+    console.print(table)
+    if any(role.stalled for role in roles):
+        raise typer.Exit(1)

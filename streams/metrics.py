@@ -1,0 +1,48 @@
+"""Prometheus metrics of the stream workers (scraped at :EVENTCART_METRICS_PORT + role)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+EVENTS_APPLIED = Counter(
+    "eventcart_events_applied_total", "Events applied to a read model", ["projection"]
+)
+EVENTS_SKIPPED = Counter(
+    "eventcart_events_skipped_total",
+    "Events a read model had already applied (duplicates, replays)",
+    ["projection"],
+)
+DEAD_LETTERS = Counter(
+    "eventcart_dead_letters_total", "Records sent to a dead-letter topic", ["consumer"]
+)
+STORE_RETRIES = Counter(
+    "eventcart_store_retries_total",
+    "Batches retried because a store was unavailable",
+    ["projection"],
+)
+BATCH_SIZE = Histogram(
+    "eventcart_batch_size",
+    "Records per batch",
+    ["consumer"],
+    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
+)
+BATCH_SECONDS = Histogram(
+    "eventcart_batch_seconds",
+    "Time to handle one batch, retries included",
+    ["consumer"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LAG = Gauge(
+    "eventcart_consumer_lag",
+    "Records behind the end of the partition, after the last batch",
+    ["consumer", "partition"],
+)
+
+#: Each role serves its metrics on its own port: base + offset.
+PORT_OFFSETS = {"command-processor": 0, "search-projection": 1, "pricing-projection": 2}
+
+
+def serve(role: str, base_port: int) -> int:
+    port = base_port + PORT_OFFSETS.get(role, 9)
+    start_http_server(port, addr="127.0.0.1")
+    return port
