@@ -1,0 +1,203 @@
+"""The search read model's sink: events in, full documents out, two requests a batch.
+
+``apply`` groups a batch by SKU (keeping log order), reads the current documents
+with ONE ``mget`` on the alias, folds each SKU's events onto its document with the
+pure :func:`read_models.search.document.project`, and writes every changed
+document with ONE ``bulk`` request: ``_id`` = SKU, ``version`` = the product's
+event version, ``version_type=external``. Elasticsearch keeps a write only if its
+version is above the stored one, so redeliveries, replays and concurrent stale
+writers never move a document backwards.
+
+Each bulk item's outcome is classified, none is ignored:
+
+* 200/201: the events folded into it are ``applied``;
+* 409 ``version_conflict_engine_exception``: the index already holds this or a
+  newer version: the events are ``skipped`` (not an error);
+* 429, 5xx, a missing alias/index: :class:`TransientStoreError` (the runner
+  retries the whole batch; idempotent thanks to the external versions);
+* any other 4xx (a mapping rejection such as ``document_parsing_exception``):
+  every event folded into that document is ``failed`` with the reason, and the
+  other documents of the batch still count as applied.
+
+The sink neither refreshes nor sleeps: visibility follows the index's refresh
+interval, and backing off is the runner's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
+from read_models.search.document import project
+
+__all__ = ["SearchSink"]
+
+_MISSING_INDEX_ERRORS = frozenset({"index_not_found_exception"})
+
+
+def _is_transient_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _reason(error: Any) -> str:
+    if isinstance(error, dict):
+        kind = error.get("type", "error")
+        reason = error.get("reason", "")
+        cause = error.get("caused_by")
+        text = f"{kind}: {reason}"
+        if isinstance(cause, dict):
+            text += f" (caused by {cause.get('type', 'error')}: {cause.get('reason', '')})"
+        return text
+    return str(error)
+
+
+def _raise_transient_if_retryable(action: str, exc: ApiError) -> None:
+    """A request-level error is transient unless it is our own bug (other 4xx)."""
+    status = exc.meta.status
+    if _is_transient_status(status) or status == 404:
+        # 404: the alias is missing (not created yet, or removed by an operator):
+        # wait for it rather than dead-lettering every event.
+        raise TransientStoreError(f"search: {action} failed: {status} {exc}") from exc
+
+
+class SearchSink:
+    """Writes product search documents through ``alias`` (which must exist)."""
+
+    name = "search"
+
+    def __init__(self, es: Elasticsearch, alias: str) -> None:
+        self._es = es
+        self._alias = alias
+
+    def apply(self, events: Sequence[PositionedEvent]) -> ApplyReport:
+        report = ApplyReport()
+        if not events:
+            return report
+
+        by_sku: dict[str, list[PositionedEvent]] = {}
+        for positioned in events:
+            by_sku.setdefault(str(positioned.event["sku"]), []).append(positioned)
+
+        current = self._read(list(by_sku))
+
+        # Fold each SKU's events; remember which events went into the new document.
+        writes: list[tuple[str, dict[str, Any], list[PositionedEvent]]] = []
+        for sku, sku_events in by_sku.items():
+            doc = current.get(sku)
+            folded: list[PositionedEvent] = []
+            for positioned in sku_events:
+                try:
+                    new = project(doc, positioned.event)
+                except (KeyError, ValueError, TypeError) as exc:
+                    # A malformed event (it passed the schema, yet cannot be
+                    # projected): dead-letter it alone, keep folding the others.
+                    reason = f"search: cannot project event: {type(exc).__name__}: {exc}"
+                    report.failed.append((positioned, reason))
+                    continue
+                if new is doc:
+                    report.skipped += 1
+                else:
+                    folded.append(positioned)
+                    doc = new
+            if folded and doc is not None:
+                writes.append((sku, doc, folded))
+
+        if writes:
+            self._write(writes, report)
+        return report
+
+    # ------------------------------------------------------------------ I/O
+
+    def _read(self, skus: list[str]) -> dict[str, dict[str, Any]]:
+        """Current documents by SKU (absent SKUs have none yet)."""
+        try:
+            response = self._es.mget(index=self._alias, ids=skus, realtime=True)
+        except ApiError as exc:
+            _raise_transient_if_retryable("mget", exc)
+            raise
+        except TransportError as exc:
+            raise TransientStoreError(f"search: mget failed: {exc}") from exc
+
+        found: dict[str, dict[str, Any]] = {}
+        for item in response.body.get("docs", []):
+            if "error" in item:
+                error = item["error"]
+                raise TransientStoreError(
+                    f"search: mget of {item.get('_id')!r} failed: {_reason(error)}"
+                )
+            if item.get("found"):
+                found[str(item["_id"])] = dict(item["_source"])
+        return found
+
+    def _write(
+        self,
+        writes: list[tuple[str, dict[str, Any], list[PositionedEvent]]],
+        report: ApplyReport,
+    ) -> None:
+        operations: list[dict[str, Any]] = []
+        for sku, doc, _ in writes:
+            operations.append(
+                {
+                    "index": {
+                        "_index": self._alias,
+                        "_id": sku,
+                        "version": int(doc["version"]),
+                        "version_type": "external",
+                    }
+                }
+            )
+            operations.append(doc)
+        try:
+            # require_alias: a missing alias must never auto-create a dynamically
+            # mapped index under the alias's name.
+            response = self._es.bulk(
+                operations=operations, require_alias=True, include_source_on_error=False
+            )
+        except ApiError as exc:
+            _raise_transient_if_retryable("bulk", exc)
+            raise
+        except TransportError as exc:
+            raise TransientStoreError(f"search: bulk failed: {exc}") from exc
+
+        items: list[dict[str, Any]] = response.body.get("items", [])
+        if len(items) != len(writes):
+            raise TransientStoreError(
+                f"search: bulk answered {len(items)} items for {len(writes)} documents"
+            )
+
+        applied = skipped = 0
+        failed: list[tuple[PositionedEvent, str]] = []
+        transient: list[str] = []
+        for (sku, _, folded), item in zip(writes, items, strict=True):
+            result = next(iter(item.values()))
+            status = int(result.get("status", 0))
+            error = result.get("error")
+            if 200 <= status < 300 and error is None:
+                applied += len(folded)
+            elif (
+                status == 409
+                and isinstance(error, dict)
+                and error.get("type") == "version_conflict_engine_exception"
+            ):
+                skipped += len(folded)
+            elif (
+                _is_transient_status(status)
+                or (isinstance(error, dict) and error.get("type") in _MISSING_INDEX_ERRORS)
+                or status == 404
+            ):
+                transient.append(f"{sku}: {status} {_reason(error)}")
+            else:
+                reason = f"search: {status} {_reason(error)}"
+                failed.extend((positioned, reason) for positioned in folded)
+
+        if transient:
+            shown = "; ".join(transient[:3])
+            raise TransientStoreError(
+                f"search: bulk rejected {len(transient)} document(s) for now: {shown}"
+            )
+        report.applied += applied
+        report.skipped += skipped
+        report.failed.extend(failed)
