@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from ops import api_cli, command_cli, stack_cli, status_cli, topics_cli, worker_cli
+from ops import (
+    api_cli,
+    command_cli,
+    db_cli,
+    dlq_cli,
+    stack_cli,
+    status_cli,
+    topics_cli,
+    worker_cli,
+)
 
 app = typer.Typer(
     help="eventcart: CQRS for an e-commerce catalog on Kafka. Run a sub-command with --help.",
@@ -17,6 +26,8 @@ app.command("worker")(worker_cli.worker)
 app.add_typer(command_cli.app, name="command")
 app.add_typer(api_cli.app, name="api")
 app.command("status")(status_cli.status)
+app.add_typer(dlq_cli.app, name="dlq")
+app.add_typer(db_cli.app, name="db")
 
 
 def main() -> None:

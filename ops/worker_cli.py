@@ -18,7 +18,11 @@ app = typer.Typer()
 def worker(
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="run only this role (repeatable): command-processor"),
+        typer.Option(
+            "--only",
+            help="run only this role (repeatable): command-processor, search-projection, "
+            "pricing-projection (or processor, search, pricing)",
+        ),
     ] = None,
     worker_id: Annotated[
         str | None,
@@ -40,7 +44,7 @@ def worker(
     if worker_id is not None:
         os.environ["EVENTCART_WORKER_ID"] = worker_id
         get_settings.cache_clear()
-    roles = only or list(stream_worker.ROLES)
+    roles = [stream_worker.ALIASES.get(role, role) for role in only or stream_worker.ROLES]
     unknown = [role for role in roles if role not in stream_worker.ROLES]
     if unknown:
         typer.echo(

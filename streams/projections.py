@@ -58,12 +58,28 @@ class Projection:
     async def run(self, stream: Any) -> AsyncIterator[None]:
         # (Faust's StreamT stub lacks take_events, which the Stream class has.)
         if self.sink is None:
-            self.sink = await asyncio.to_thread(self.make_sink)
+            self.sink = await self.connect()
         async for batch in stream.take_events(
             self.settings.projection_batch_max, within=self.settings.projection_batch_within_s
         ):
             await self.process(batch)
             yield None
+
+    async def connect(self) -> Sink:
+        """Build the sink, waiting (with backoff) for its store to come up."""
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential(multiplier=0.5, max=15),
+            stop=stop_never,
+            before_sleep=lambda state: log.warning(
+                "%s: cannot reach its store yet (%s); retrying",
+                self.role,
+                state.outcome.exception() if state.outcome else "?",
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                return await asyncio.to_thread(self.make_sink)
+        raise AssertionError("unreachable: the retry loop never gives up")
 
     async def process(self, batch: Sequence[Any]) -> None:
         began = time.perf_counter()

@@ -183,6 +183,6 @@ class Postgres(Service):
                 )
             )
 
-    def stop(self) -> bool:
+    def _stop_process(self) -> bool:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
         return process.stop(self.pidfile, signal.SIGINT)

@@ -178,6 +178,13 @@ def stop(pidfile: Path, sig: signal.Signals = signal.SIGTERM, timeout_s: float =
     return True
 
 
+def wait_port_closed(port: int, timeout_s: float = 60.0) -> None:
+    """Return once nothing listens on 127.0.0.1:port (or after timeout_s)."""
+    deadline = time.monotonic() + timeout_s
+    while port_is_open(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def tail(log_file: Path, lines: int = 30) -> str:
     """The last lines of a log, or a note that there is none."""
     try:

@@ -127,6 +127,13 @@ class Service(ABC):
         self.after_start()
 
     def stop(self) -> bool:
+        stopped = self._stop_process()
+        # A launcher can exit before the server it started (Elasticsearch's CLI
+        # does): stopped means the port is free again.
+        process.wait_port_closed(self.port)
+        return stopped
+
+    def _stop_process(self) -> bool:
         return process.stop(self.pidfile)
 
     def status(self) -> Status:

@@ -1,0 +1,133 @@
+"""Dead letters: read them, and re-drive them once the cause is fixed.
+
+Re-driving goes through the same code as the live consumer: a projection's dead
+letter is decoded (with upcasting) and handed to the same sink; a command is
+produced again onto the commands topic with its key. Sinks guard by each SKU's
+version, so a re-driven event that a later event of its SKU already superseded
+changes nothing and is reported as such (a full `eventcart replay` rebuilds the
+read model when the gap matters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from ops.settings import Settings
+from ops.topics import CONSUMERS, Topics
+from producers.client import producer_config
+from read_models.projection import PositionedEvent
+from schemas import codec
+from schemas.errors import ContractError
+
+ALIASES = {
+    "processor": "command-processor",
+    "search": "search-projection",
+    "pricing": "pricing-projection",
+}
+
+
+def consumer_name(name: str) -> str:
+    full = ALIASES.get(name, name)
+    if full not in CONSUMERS:
+        raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(CONSUMERS)}")
+    return full
+
+
+@dataclass(frozen=True)
+class Letter:
+    dlq_offset: int
+    record: dict[str, Any]
+
+
+def read(settings: Settings, consumer: str, limit: int | None = None) -> list[Letter]:
+    """The dead letters of a consumer, oldest first (the last `limit` if given)."""
+    topic = Topics.from_settings(settings).dead_letters(consumer)
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "eventcart-dlq-reader",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        low, high = reader.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        start = max(low, high - limit) if limit else low
+        if high <= start:
+            return []
+        reader.assign([TopicPartition(topic, 0, start)])
+        letters: list[Letter] = []
+        while not letters or letters[-1].dlq_offset < high - 1:
+            message = reader.poll(10)
+            if message is None:
+                break
+            value = message.value()
+            if message.error() is None and value:
+                letters.append(Letter(message.offset() or 0, orjson.loads(value)))
+        return letters
+    finally:
+        reader.close()
+
+
+@dataclass(frozen=True)
+class Redrive:
+    dlq_offset: int
+    outcome: str  # "applied" | "superseded" | "failed again" | "resent"
+    detail: str = ""
+
+
+def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Redrive]:
+    """Send the letters through their consumer's code again; report each one's outcome."""
+    if consumer == "command-processor":
+        return _resend_commands(settings, letters)
+    from streams import sinks
+
+    # The pricing sink skips events at or below its per-partition checkpoint, which
+    # a dead letter always is: re-drive under a checkpoint name of its own and let
+    # the per-SKU version guard decide.
+    sink = (
+        sinks.pricing_sink(settings, projection="pricing-redrive")
+        if consumer == "pricing-projection"
+        else sinks.sink_for(consumer, settings)
+    )
+    outcomes = []
+    for letter in letters:
+        record = letter.record
+        try:
+            event = codec.decode_event(record["value"].encode())
+        except ContractError as err:
+            outcomes.append(
+                Redrive(letter.dlq_offset, "failed again", f"{err.field}: {err.message}")
+            )
+            continue
+        report = sink.apply([PositionedEvent(event, record["partition"], record["offset"])])
+        if report.failed:
+            outcomes.append(Redrive(letter.dlq_offset, "failed again", report.failed[0][1]))
+        elif report.applied:
+            outcomes.append(Redrive(letter.dlq_offset, "applied"))
+        else:
+            outcomes.append(
+                Redrive(
+                    letter.dlq_offset,
+                    "superseded",
+                    "a later event of this SKU is already applied: `eventcart replay` rebuilds",
+                )
+            )
+    return outcomes
+
+
+def _resend_commands(settings: Settings, letters: list[Letter]) -> list[Redrive]:
+    producer = Producer(producer_config(settings))
+    topic = Topics.from_settings(settings).commands
+    for letter in letters:
+        key = letter.record.get("key")
+        producer.produce(
+            topic, key=key.encode() if key else None, value=letter.record["value"].encode()
+        )
+    producer.flush(30)
+    return [
+        Redrive(letter.dlq_offset, "resent", "answered on the results topic") for letter in letters
+    ]

@@ -1,0 +1,250 @@
+"""The pricing projection's sink: applies batches of events to PostgreSQL in one transaction.
+
+One batch = one transaction: lock the batch's partitions for this projection
+(``pg_advisory_xact_lock``), read their checkpoints and skip events at or below
+them, lock the batch's SKUs (``SELECT ... FOR UPDATE``) and read their applied
+versions, compute the rows with the pure :func:`read_models.pricing.rows.plan`,
+write them with pipelined ``executemany`` (every statement guarded by the event
+version), move the checkpoints, commit. Applying a batch again changes nothing.
+
+When PostgreSQL refuses a row for good (constraint violation, overflow: an
+``IntegrityError`` or ``DataError``), the batch is retried SKU by SKU under
+savepoints: the SKUs that fail are reported as failed (every event of the SKU
+in the batch), the others are applied, and the checkpoints still move.
+Connection problems, shutdowns, serialization failures and deadlocks raise
+:class:`TransientStoreError`: the runner retries the whole batch.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from read_models.pricing import rows
+from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
+
+__all__ = ["PERMANENT_ERRORS", "PricingSink"]
+
+#: Errors that mean "this row will never be accepted": isolate the SKU and report it.
+PERMANENT_ERRORS: tuple[type[psycopg.Error], ...] = (psycopg.IntegrityError, psycopg.DataError)
+
+
+class _Statements:
+    def __init__(self, schema: str) -> None:
+        s = sql.Identifier(schema)
+        self.lock = sql.SQL("SELECT pg_advisory_xact_lock(%s, %s)")
+        self.read_checkpoints = sql.SQL(
+            'SELECT partition, "offset" FROM {s}.checkpoint'
+            " WHERE projection = %s AND partition = ANY(%s)"
+        ).format(s=s)
+        self.lock_products = sql.SQL(
+            "SELECT sku, version FROM {s}.product WHERE sku = ANY(%s) ORDER BY sku FOR UPDATE"
+        ).format(s=s)
+        self.history_close = sql.SQL(
+            "UPDATE {s}.price_history SET valid_to = GREATEST(valid_from, %(valid_to)s)"
+            " WHERE sku = %(sku)s AND valid_to IS NULL AND version < %(version)s"
+            " AND (%(currency)s::text IS NULL OR currency = %(currency)s::text)"
+            " AND NOT (currency = ANY(%(except_currencies)s::text[]))"
+        ).format(s=s)
+        self.history_insert = sql.SQL(
+            "INSERT INTO {s}.price_history"
+            " (sku, currency, amount, price_type, valid_from, valid_to, event_id, version)"
+            " VALUES (%(sku)s, %(currency)s, %(amount)s, %(price_type)s, %(valid_from)s,"
+            " %(valid_to)s, %(event_id)s, %(version)s)"
+            " ON CONFLICT (sku, version, currency) DO NOTHING"
+        ).format(s=s)
+        self.current_delete = sql.SQL(
+            "DELETE FROM {s}.current_price WHERE sku = %(sku)s AND version < %(version)s"
+        ).format(s=s)
+        self.current_upsert = sql.SQL(
+            "INSERT INTO {s}.current_price AS stored"
+            " (sku, currency, amount, price_type, valid_from, version)"
+            " VALUES (%(sku)s, %(currency)s, %(amount)s, %(price_type)s, %(valid_from)s, %(version)s)"
+            " ON CONFLICT (sku, currency) DO UPDATE SET amount = excluded.amount,"
+            " price_type = excluded.price_type, valid_from = excluded.valid_from,"
+            " version = excluded.version WHERE stored.version < excluded.version"
+        ).format(s=s)
+        self.stock_upsert = sql.SQL(
+            "INSERT INTO {s}.stock AS stored (sku, quantity, version)"
+            " VALUES (%(sku)s, %(quantity)s, %(version)s)"
+            " ON CONFLICT (sku) DO UPDATE SET quantity = excluded.quantity,"
+            " version = excluded.version WHERE stored.version < excluded.version"
+        ).format(s=s)
+        self.product_upsert = sql.SQL(
+            "INSERT INTO {s}.product AS stored (sku, version, status, updated_at)"
+            " VALUES (%(sku)s, %(version)s, COALESCE(%(status)s::text, 'active'), %(updated_at)s)"
+            " ON CONFLICT (sku) DO UPDATE SET version = excluded.version,"
+            " status = COALESCE(%(status)s::text, stored.status), updated_at = excluded.updated_at"
+            " WHERE stored.version < excluded.version"
+        ).format(s=s)
+        self.checkpoint_upsert = sql.SQL(
+            'INSERT INTO {s}.checkpoint AS stored (projection, partition, "offset", updated_at)'
+            " VALUES (%s, %s, %s, now())"
+            ' ON CONFLICT (projection, partition) DO UPDATE SET "offset" ='
+            ' GREATEST(stored."offset", excluded."offset"), updated_at = now()'
+        ).format(s=s)
+
+
+class PricingSink:
+    """The pricing read model's :class:`~read_models.projection.Sink` over PostgreSQL.
+
+    ``pool_or_conninfo``: a :class:`psycopg_pool.ConnectionPool` (shared, not closed
+    here) or a conninfo string (a small pool is opened, closed by :meth:`close`).
+    ``timeout``: seconds to wait for a connection before the batch is transient-failed.
+    """
+
+    name = "pricing"
+
+    def __init__(
+        self,
+        pool_or_conninfo: ConnectionPool[Any] | str,
+        schema: str = "pricing",
+        projection: str = "pricing",
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        if isinstance(pool_or_conninfo, str):
+            self._pool: ConnectionPool[Any] = ConnectionPool(
+                pool_or_conninfo,
+                min_size=1,
+                max_size=4,
+                timeout=timeout,
+                kwargs={"autocommit": True},
+                # One round trip per batch so a connection PostgreSQL dropped while idle
+                # (restart, failover) is replaced instead of failing a batch.
+                check=ConnectionPool.check_connection,
+                name=f"pricing-sink-{schema}",
+                open=True,
+            )
+            self._owns_pool = True
+        else:
+            self._pool = pool_or_conninfo
+            self._owns_pool = False
+        self.schema = schema
+        self.projection = projection
+        self.timeout = timeout
+        self._sql = _Statements(schema)
+        # int4 key for the advisory locks of this projection's partitions.
+        self._lock_key = zlib.crc32(f"eventcart.pricing:{schema}:{projection}".encode()) - 2**31
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self._pool.close()
+
+    def __enter__(self) -> PricingSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def apply(self, events: Sequence[PositionedEvent]) -> ApplyReport:
+        if not events:
+            return ApplyReport()
+        with self._transient(), self._pool.connection(timeout=self.timeout) as conn:
+            try:
+                return self._apply(conn, events, isolate=False)
+            except PERMANENT_ERRORS:
+                # The transaction was rolled back: again, one savepoint per SKU.
+                return self._apply(conn, events, isolate=True)
+
+    @contextmanager
+    def _transient(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            # Connection lost or refused, pool timeout, admin shutdown, serialization
+            # failure, deadlock, lock or statement timeout: retry the batch later.
+            raise TransientStoreError(f"PostgreSQL unavailable: {exc}") from exc
+
+    def _apply(
+        self, conn: psycopg.Connection[Any], events: Sequence[PositionedEvent], *, isolate: bool
+    ) -> ApplyReport:
+        report = ApplyReport()
+        with conn.transaction():
+            partitions = sorted({e.partition for e in events})
+            with conn.cursor() as cur:
+                for partition in partitions:
+                    cur.execute(self._sql.lock, (self._lock_key, partition))
+                cur.execute(self._sql.read_checkpoints, (self.projection, partitions))
+                checkpoints: dict[int, int] = dict(cur.fetchall())
+                fresh = [e for e in events if e.offset > checkpoints.get(e.partition, -1)]
+                report.skipped += len(events) - len(fresh)
+
+                skus = sorted({str(e.event.get("sku")) for e in fresh})
+                cur.execute(self._sql.lock_products, (skus,))
+                applied_versions: dict[str, int] = dict(cur.fetchall())
+                planned = rows.plan(fresh, applied_versions)
+                report.skipped += planned.skipped
+                report.failed.extend(planned.invalid)
+
+                if not isolate:
+                    self._write(cur, planned)
+                    report.applied += planned.applied
+                else:
+                    for sku, sku_events in planned.events.items():
+                        try:
+                            with conn.transaction():
+                                self._write(cur, planned.only([sku]))
+                        except PERMANENT_ERRORS as exc:
+                            reason = f"PostgreSQL refused SKU {sku}: {_describe(exc)}"
+                            report.failed.extend((e, reason) for e in sku_events)
+                        else:
+                            report.applied += len(sku_events)
+
+                last: dict[int, int] = {}
+                for e in events:
+                    last[e.partition] = max(e.offset, last.get(e.partition, -1))
+                cur.executemany(
+                    self._sql.checkpoint_upsert,
+                    [(self.projection, p, offset) for p, offset in sorted(last.items())],
+                )
+        return report
+
+    def _write(self, cur: psycopg.Cursor[Any], planned: rows.Plan) -> None:
+        s = self._sql
+        if planned.history_closes:
+            cur.executemany(
+                s.history_close,
+                [
+                    {
+                        "sku": op.sku,
+                        "currency": op.currency,
+                        "valid_to": op.valid_to,
+                        "version": op.version,
+                        "except_currencies": list(op.except_currencies),
+                    }
+                    for op in planned.history_closes
+                ],
+            )
+        if planned.history_rows:
+            cur.executemany(s.history_insert, [vars(op) for op in planned.history_rows])
+        if planned.current_price_deletes:
+            cur.executemany(s.current_delete, [vars(op) for op in planned.current_price_deletes])
+        if planned.current_prices:
+            cur.executemany(s.current_upsert, [vars(op) for op in planned.current_prices])
+        if planned.stock:
+            cur.executemany(s.stock_upsert, [vars(op) for op in planned.stock])
+        if planned.products:
+            cur.executemany(s.product_upsert, [vars(op) for op in planned.products])
+
+
+def _describe(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    parts = [f"{type(exc).__name__} ({exc.sqlstate})", str(exc).splitlines()[0] if str(exc) else ""]
+    if diag.constraint_name:
+        parts.append(f"constraint {diag.constraint_name}")
+    if diag.table_name:
+        parts.append(f"table {diag.table_name}")
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,45 @@
+"""Building each read model's sink from settings: shared by live workers, DLQ re-drives and replays.
+
+A worker builds its sink when it starts; the store may not be up yet, so the
+projection runner retries this (see Projection.run). The pricing sink applies
+pending migrations first (advisory-locked and idempotent), like a Kafka Connect
+JDBC sink creating its tables.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from elasticsearch import Elasticsearch
+
+from ops.settings import Settings
+from read_models.pricing.migrate import migrate
+from read_models.pricing.writer import PricingSink
+from read_models.projection import Sink
+from read_models.search.index import ensure_index
+from read_models.search.writer import SearchSink
+
+
+def elasticsearch_client(settings: Settings) -> Elasticsearch:
+    # No client-side retries: the projection runner retries whole batches.
+    return Elasticsearch(settings.elasticsearch_url, request_timeout=30, max_retries=0)
+
+
+def search_sink(settings: Settings) -> SearchSink:
+    es = elasticsearch_client(settings)
+    ensure_index(es, alias=settings.search_index)
+    return SearchSink(es, settings.search_index)
+
+
+def pricing_sink(settings: Settings, projection: str = "pricing") -> PricingSink:
+    dsn = settings.postgres_dsn.get_secret_value()
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        migrate(conn, settings.pricing_schema)
+    return PricingSink(dsn, settings.pricing_schema, projection)
+
+
+def sink_for(role: str, settings: Settings) -> Sink:
+    if role == "search-projection":
+        return search_sink(settings)
+    if role == "pricing-projection":
+        return pricing_sink(settings)
+    raise ValueError(f"{role} has no read model")
