@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 EVENTS_APPLIED = Counter(
@@ -38,11 +40,18 @@ LAG = Gauge(
     ["consumer", "partition"],
 )
 
+log = logging.getLogger(__name__)
+
 #: Each role serves its metrics on its own port: base + offset.
 PORT_OFFSETS = {"command-processor": 0, "search-projection": 1, "pricing-projection": 2}
 
 
-def serve(role: str, base_port: int) -> int:
+def serve(role: str, base_port: int) -> int | None:
+    """Serve /metrics; a taken port costs the metrics, never the worker."""
     port = base_port + PORT_OFFSETS.get(role, 9)
-    start_http_server(port, addr="127.0.0.1")
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:
+        log.warning("metrics of %s not served: port %d: %s", role, port, exc)
+        return None
     return port

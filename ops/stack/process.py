@@ -32,8 +32,12 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
 def ensure_port_free(service: str, port: int) -> None:
     """Refuse to start on a port somebody else holds, naming the way out."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves do: connections lingering in TIME_WAIT after
+        # a restart do not hold the port, only a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
+            sock.listen(1)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
