@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+from schemas.position_token import format_token
 
 
 class Position(BaseModel):
@@ -36,6 +38,13 @@ class CommandResult(BaseModel):
     @property
     def accepted(self) -> bool:
         return self.status == "accepted"
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="read-your-writes: pass as min_position to the query API"
+    )
+    @property
+    def position_token(self) -> str:
+        return format_token((p.partition, p.offset) for p in self.positions)
 
     @classmethod
     def from_message(cls, raw: dict[str, Any]) -> CommandResult:

@@ -16,6 +16,7 @@ from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink
 from read_models.projection import Sink
 from read_models.search.index import ensure_index
+from read_models.search.positions import ensure_positions_index
 from read_models.search.writer import SearchSink
 
 
@@ -27,6 +28,7 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
 def search_sink(settings: Settings) -> SearchSink:
     es = elasticsearch_client(settings)
     ensure_index(es, alias=settings.search_index)
+    ensure_positions_index(es, settings.search_index)
     return SearchSink(es, settings.search_index)
 
 

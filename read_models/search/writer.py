@@ -31,6 +31,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
+from read_models.search import positions
 from read_models.search.document import project
 
 __all__ = ["SearchSink"]
@@ -107,6 +108,14 @@ class SearchSink:
 
         if writes:
             self._write(writes, report)
+        # Only after every document of the batch is written (or dead-lettered):
+        # read-your-writes queries trust this position.
+        offsets: dict[int, int] = {}
+        for positioned in events:
+            offsets[positioned.partition] = max(
+                offsets.get(positioned.partition, -1), positioned.offset
+            )
+        positions.record(self._es, self._alias, offsets)
         return report
 
     # ------------------------------------------------------------------ I/O
