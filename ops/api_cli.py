@@ -20,3 +20,14 @@ def commands() -> None:
     from producers.http_api import serve
 
     serve(get_settings())
+
+
+@app.command("queries")
+def queries() -> None:
+    """Serve the query API (search, prices, read-your-writes) on 127.0.0.1:EVENTCART_QUERY_API_PORT.
+
+    OpenAPI docs at /docs. It reads PostgreSQL as the read-only role.
+    """
+    from read_models.query_api import serve
+
+    serve(get_settings())

@@ -9,6 +9,7 @@ from ops import (
     command_cli,
     db_cli,
     dlq_cli,
+    query_cli,
     stack_cli,
     status_cli,
     topics_cli,
@@ -28,6 +29,8 @@ app.add_typer(api_cli.app, name="api")
 app.command("status")(status_cli.status)
 app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(db_cli.app, name="db")
+app.command("search")(query_cli.search_command)
+app.command("price")(query_cli.price_command)
 
 
 def main() -> None:

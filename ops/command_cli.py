@@ -7,17 +7,15 @@ Exit codes, so scripts can branch: 0 accepted, 1 rejected by a business rule,
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ops.bulk import send_all
 from ops.settings import get_settings
 from producers import commands as build
 from producers.client import CommandClient, CommandTimeoutError
@@ -250,57 +248,15 @@ def send_file(
     go on. Exit code 0 when every line was accepted, 1 otherwise.
     """
     total = sum(1 for line in path.open("rb") if line.strip())
-    outcome: Counter[str] = Counter()
-    problems: list[str] = []
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f}/s"),
-        TimeRemainingColumn(),
+    items = (
+        (f"line {number}", command, problem) for number, command, problem in read_commands(path)
     )
-    with CommandClient(get_settings()) as client, Progress(*columns, console=console) as progress:
-        task = progress.add_task("sending", total=total, rate=0.0)
-        in_flight: list[tuple[int, Future[CommandResult]]] = []
-
-        def settle(number: int, future: Future[CommandResult]) -> None:
-            try:
-                result = future.result(timeout=timeout)
-            except (CommandTimeoutError, TimeoutError):
-                outcome["timeout"] += 1
-                problems.append(f"line {number}: no answer within {timeout} s")
-                return
-            key = "accepted" if result.accepted else f"rejected: {result.reason}"
-            outcome[key] += 1
-            if not result.accepted and len(problems) < 50:
-                problems.append(f"line {number}: {result.reason}: {result.message}")
-
-        for number, command, problem in read_commands(path):
-            progress.advance(task)
-            elapsed = progress.tasks[task].elapsed or 0.0
-            progress.update(task, rate=progress.tasks[task].completed / max(elapsed, 1e-6))
-            if command is None:
-                outcome["invalid"] += 1
-                problems.append(f"line {number}: {problem}")
-                continue
-            try:
-                if no_wait:
-                    client.send_nowait(command)
-                    outcome["sent"] += 1
-                    continue
-                in_flight.append((number, client.submit(command)))
-            except ContractError as exc:
-                outcome["invalid"] += 1
-                problems.append(f"line {number}: {exc.field}: {exc.message} (rule: {exc.rule})")
-                continue
-            if len(in_flight) >= window:
-                settle(*in_flight.pop(0))
-        client.flush()
-        for number, future in in_flight:
-            settle(number, future)
-    for problem in problems[:50]:
+    with CommandClient(get_settings()) as client:
+        outcome = send_all(
+            client, items, total, console=console, no_wait=no_wait, window=window, timeout_s=timeout
+        )
+    for problem in outcome.problems:
         err.print(problem, markup=False)
-    summary = ", ".join(f"{count} {what}" for what, count in sorted(outcome.items()))
-    console.print(f"{total} lines: {summary}")
-    if set(outcome) - {"accepted", "sent"}:
+    console.print(f"{total} lines: {outcome.summary()}")
+    if not outcome.all_accepted:
         raise typer.Exit(1)

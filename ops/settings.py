@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # --- HTTP APIs -------------------------------------------------------
     api_token: SecretStr = SecretStr("change-me-local-token")
     command_api_port: int = 8001
+    query_api_port: int = 8002
     api_max_body_bytes: int = 64 * 1024
 
     # --- tests -----------------------------------------------------------
