@@ -7,10 +7,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install stack-up stack-down lint typecheck bench clean
+.PHONY: run down test install stack-up stack-down lint typecheck bench clean
 
-run: install stack-up
-	$(BIN)/eventcart stack status
+run: install
+	$(BIN)/eventcart up
+
+down: install
+	$(BIN)/eventcart down
 
 test: install stack-up
 	$(BIN)/pytest -m "not benchmark" tests

@@ -13,6 +13,7 @@ from ops import (
     stack_cli,
     status_cli,
     topics_cli,
+    up_cli,
     worker_cli,
 )
 
@@ -21,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.command("up")(up_cli.up)
+app.command("down")(up_cli.down)
 app.add_typer(stack_cli.app, name="stack")
 app.add_typer(topics_cli.app, name="topics")
 app.command("worker")(worker_cli.worker)

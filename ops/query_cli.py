@@ -23,6 +23,7 @@ from read_models.pricing.models import ProductPrices
 from read_models.query_api import reader_dsn
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest
+from schemas.money import format_amount
 
 console = Console(width=140)
 
@@ -140,7 +141,9 @@ def price_command(
                 )
                 for cur, p in sorted(found.prices.items()):
                     if currency in (None, cur):
-                        table.add_row(cur, str(p.amount), p.price_type, p.valid_from.isoformat())
+                        table.add_row(
+                            cur, format_amount(p.amount), p.price_type, p.valid_from.isoformat()
+                        )
             elif mode == "at":
                 assert at is not None
                 points = pricing.price_as_of(conn, schema, sku, at, currency)
@@ -155,7 +158,7 @@ def price_command(
                 for point in points:
                     table.add_row(
                         point.currency,
-                        str(point.amount),
+                        format_amount(point.amount),
                         point.price_type,
                         point.valid_from.isoformat(),
                         point.valid_to.isoformat() if point.valid_to else "now",
@@ -173,7 +176,7 @@ def price_command(
                 for row in rows:
                     table.add_row(
                         row.currency,
-                        str(row.amount),
+                        format_amount(row.amount),
                         row.price_type,
                         row.valid_from.isoformat(),
                         row.valid_to.isoformat() if row.valid_to else "now",
@@ -196,8 +199,10 @@ def price_command(
                     if omnibus is not None:
                         table.add_row(
                             cur,
-                            str(omnibus.amount),
-                            str(omnibus.lowest_30_days or "-"),
+                            format_amount(omnibus.amount),
+                            format_amount(omnibus.lowest_30_days)
+                            if omnibus.lowest_30_days is not None
+                            else "-",
                             "yes" if omnibus.is_reduction else "no",
                         )
     except pricing.PricingUnavailable as exc:

@@ -1,0 +1,112 @@
+"""The whole system on one machine: the stack, topics, schema, a worker and both APIs.
+
+`eventcart up` is the README's main job: idempotent, so a second run finds
+everything running and the demo catalog loaded, and only prints the tour.
+The worker and the APIs run detached like the stack's services, with pid
+files and logs in EVENTCART_HOME; `eventcart down` stops them and the stack.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.settings import Settings
+from ops.stack import process
+from ops.stack.errors import StackError
+
+
+@dataclass(frozen=True)
+class AppProcess:
+    """One long-running eventcart process (the worker, or an API)."""
+
+    name: str
+    args: list[str]
+    health_url: str | None
+
+    def pidfile(self, settings: Settings) -> Path:
+        return settings.home / "run" / f"{self.name}.pid"
+
+    def log_file(self, settings: Settings) -> Path:
+        return settings.home / "logs" / f"{self.name}.log"
+
+
+def app_processes(settings: Settings) -> list[AppProcess]:
+    return [
+        AppProcess("worker", ["worker"], None),
+        AppProcess(
+            "command-api",
+            ["api", "commands"],
+            f"http://127.0.0.1:{settings.command_api_port}/healthz",
+        ),
+        AppProcess(
+            "query-api", ["api", "queries"], f"http://127.0.0.1:{settings.query_api_port}/healthz"
+        ),
+    ]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our loopback URL)
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start(settings: Settings, say: Callable[[str], None]) -> None:
+    """Start the processes that are not running; wait for the APIs to answer."""
+    for app in app_processes(settings):
+        if process.read_pid(app.pidfile(settings)) is not None:
+            say(f"{app.name}: already running")
+            continue
+        process.spawn(
+            [sys.executable, "-m", "ops.cli", *app.args],
+            log_file=app.log_file(settings),
+            pidfile=app.pidfile(settings),
+            cwd=Path.cwd(),
+            env=dict(os.environ),
+        )
+        say(f"{app.name}: started (log: {app.log_file(settings)})")
+    for app in app_processes(settings):
+        if app.health_url is None:
+            continue
+        healthy = app.health_url
+        process.wait_until(
+            app.name,
+            lambda url=healthy: _healthy(url),  # type: ignore[misc]
+            pidfile=app.pidfile(settings),
+            log_file=app.log_file(settings),
+            timeout_s=60,
+        )
+
+
+def stop(settings: Settings) -> list[str]:
+    return [app.name for app in app_processes(settings) if process.stop(app.pidfile(settings))]
+
+
+def wait_for_worker(settings: Settings, timeout_s: float = 120.0) -> None:
+    """Block until the processor answers a command (its group has joined and recovered)."""
+    from producers import commands as c
+    from producers.client import CommandClient, CommandTimeoutError
+
+    deadline = time.monotonic() + timeout_s
+    with CommandClient(settings) as client:
+        while True:
+            try:
+                client.send(
+                    c.register_product("HEALTH-PROBE", "health probe", command_id="health-probe"),
+                    10,
+                )
+                return
+            except CommandTimeoutError:
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        "worker",
+                        "the command processor does not answer",
+                        process.tail(settings.home / "logs" / "worker.log"),
+                    ) from None

@@ -1,0 +1,137 @@
+"""`eventcart up` / `eventcart down`: the whole system, and the demo catalog, in one command."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import psycopg
+import typer
+from elasticsearch import Elasticsearch
+from psycopg import sql
+from rich.console import Console
+
+from ops import system, topics
+from ops.bulk import send_all
+from ops.demo import demo_commands, sku_of
+from ops.settings import Settings, get_settings
+from ops.stack import manager
+from ops.stack.errors import StackError
+from ops.stack_cli import fail
+from producers.client import CommandClient
+from read_models.pricing.migrate import migrate
+from read_models.search.index import ensure_index
+from read_models.search.positions import ensure_positions_index
+
+console = Console(soft_wrap=True)
+
+
+def up(
+    products: Annotated[int, typer.Option(help="demo catalog size (0: no demo)")] = 10_000,
+) -> None:
+    """Run everything: stack, topics, migrations, worker, both APIs, and the demo catalog.
+
+    Idempotent: a second run finds it all running and the catalog loaded, and
+    only prints the tour. `eventcart down` stops it all.
+    """
+    settings = get_settings()
+    try:
+        manager.up(settings, say=console.print)
+        topics.create(settings)
+        with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
+            applied = migrate(conn, settings.pricing_schema)
+        console.print(f"pricing schema: {', '.join(applied) or 'up to date'}")
+        es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+        console.print(f"search index: {ensure_index(es, alias=settings.search_index)}")
+        ensure_positions_index(es, settings.search_index)
+        system.start(settings, console.print)
+        system.wait_for_worker(settings)
+    except StackError as exc:
+        raise fail(exc) from None
+    if products:
+        load_demo(settings, es, products)
+    es.close()
+    tour(settings)
+
+
+def load_demo(settings: Settings, es: Elasticsearch, products: int) -> None:
+    last = sku_of(products - 1)
+    if es.options(ignore_status=404).get(index=settings.search_index, id=last).get("found"):
+        console.print(f"demo catalog: already loaded ({products:,} products)")
+        return
+    commands = list(demo_commands(products))
+    console.print(
+        f"demo catalog: {products:,} products, {len(commands):,} commands through the command path"
+    )
+    with CommandClient(settings) as client:
+        outcome = send_all(
+            client,
+            ((c["sku"], c, "") for c in commands),
+            len(commands),
+            console=console,
+            description="loading",
+        )
+    console.print(f"sent: {outcome.summary()}")
+    console.print("waiting for the read models to catch up ...")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        doc = es.options(ignore_status=404).get(index=settings.search_index, id=last)
+        with psycopg.connect(settings.postgres_dsn.get_secret_value()) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.product WHERE sku LIKE 'DEMO-%%'").format(
+                    sql.Identifier(settings.pricing_schema)
+                )
+            ).fetchone()
+        if doc.get("found") and row and row[0] >= products:
+            break
+        time.sleep(1)
+    es.indices.refresh(index=settings.search_index)
+
+
+def tour(settings: Settings) -> None:
+    q, c = settings.query_api_port, settings.command_api_port
+    token = settings.api_token.get_secret_value()
+    sale = _a_sku_on_sale(settings) or sku_of(1)
+    console.print(
+        f"""
+[bold]eventcart is up.[/]
+  query API    http://127.0.0.1:{q}/docs
+  command API  http://127.0.0.1:{c}/docs   (Authorization: Bearer {token})
+  metrics      http://127.0.0.1:{settings.metrics_port}/metrics (+1 search, +2 pricing)
+
+Try (with `source .venv/bin/activate` for the CLI):
+  curl -s 'http://127.0.0.1:{q}/search?q=red%20runing%20shoe&size=3'
+  curl -s 'http://127.0.0.1:{q}/search?category=Home/Kitchen&sort=price_asc&max_price=50&size=3'
+  curl -s 'http://127.0.0.1:{q}/suggest?prefix=nord'
+  curl -s 'http://127.0.0.1:{q}/prices/{sale}'
+  curl -s 'http://127.0.0.1:{q}/prices/{sale}/history'
+  curl -s 'http://127.0.0.1:{q}/prices/{sale}/lowest-30-days?currency=EUR'
+  eventcart search "red running shoe" --max-price 150
+  eventcart price {sale} --history
+  eventcart price {sale} --lowest-30-days
+  curl -s -X POST 'http://127.0.0.1:{c}/commands/change-price' -H 'Authorization: Bearer {token}' \\
+       -H 'Content-Type: application/json' -d '{{"sku": "{sale}", "data": {{"amount": "9.99", "currency": "EUR", "price_type": "sale"}}}}'
+  eventcart status
+Stop everything with `eventcart down`."""
+    )
+
+
+def _a_sku_on_sale(settings: Settings) -> str | None:
+    try:
+        with psycopg.connect(settings.postgres_dsn.get_secret_value(), connect_timeout=5) as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT sku FROM {}.current_price "
+                    "WHERE price_type = 'sale' AND currency = 'EUR' ORDER BY sku LIMIT 1"
+                ).format(sql.Identifier(settings.pricing_schema))
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def down() -> None:
+    """Stop the worker, the APIs and the stack (data is kept; `stack reset` wipes it)."""
+    settings = get_settings()
+    stopped = system.stop(settings) + manager.down(settings)
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
