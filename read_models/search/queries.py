@@ -127,7 +127,8 @@ def _text_query(q: str) -> dict[str, Any]:
     A product must match at least one clause. All words in one field (exactly,
     then with typos) score highest; for three or more words, products matching
     most of them (75%) still rank, below; the phrase in the name and the exact
-    name (case-sensitive) push the closest names to the top.
+    name (case-sensitive) push the closest names to the top, and an exact SKU
+    finds its product.
     """
     fields = list(TEXT_FIELDS)
     return {
@@ -167,6 +168,8 @@ def _text_query(q: str) -> dict[str, Any]:
                 },
                 {"match_phrase": {"name": {"query": q, "boost": 4}}},
                 {"term": {"name.raw": {"value": q, "boost": 10}}},
+                # A SKU typed into the search box finds its product first.
+                {"term": {"sku": {"value": q, "boost": 20}}},
             ],
             "minimum_should_match": 1,
         }
