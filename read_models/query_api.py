@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
-from elasticsearch import Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch
 from fastapi import Body, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 2
 T = TypeVar("T")
 
-Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+#: The contract's SKU pattern (schemas/json/common/definitions.json).
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
 Currency = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 MinPosition = Annotated[
     str | None,
@@ -72,7 +74,7 @@ class NotYetConsistent(Exception):  # noqa: N818 (an outcome the client handles,
 
 
 class BulkPricesRequest(BaseModel):
-    skus: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    skus: list[Annotated[str, Field(pattern=SKU_PATTERN)]] = Field(
         min_length=1, max_length=1000, description="up to 1,000 SKUs"
     )
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
@@ -428,6 +430,15 @@ def _errors(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_S)},
             content={"detail": "the read model's store cannot answer right now; retry shortly"},
+        )
+
+    @app.exception_handler(BadRequestError)
+    async def refused(_: Request, exc: BadRequestError) -> JSONResponse:
+        # Input validation should have caught it; never a 500 for what a client sent.
+        log.warning("elasticsearch refused a query: %s", exc)
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"field": "$", "message": "the search engine refused this input"}]},
         )
 
     @app.exception_handler(ValidationError)

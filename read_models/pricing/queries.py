@@ -409,7 +409,9 @@ def reader_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
-        kwargs={"autocommit": True, "options": options},
+        # No server-side prepared statements: a replay switches schemas by renaming
+        # them, and table names must be resolved afresh on every statement.
+        kwargs={"autocommit": True, "options": options, "prepare_threshold": None},
         check=ConnectionPool.check_connection,
         name=name,
         open=open,

@@ -92,6 +92,15 @@ class _Statements:
         ).format(s=s)
 
 
+def lock_key(schema: str, projection: str) -> int:
+    """The int4 advisory-lock key of a projection's partitions in a schema.
+
+    A replay's switch takes the live projection's locks to know no live batch
+    is in flight, so the key is computed in this one place.
+    """
+    return zlib.crc32(f"eventcart.pricing:{schema}:{projection}".encode()) - 2**31
+
+
 class PricingSink:
     """The pricing read model's :class:`~read_models.projection.Sink` over PostgreSQL.
 
@@ -116,7 +125,9 @@ class PricingSink:
                 min_size=1,
                 max_size=4,
                 timeout=timeout,
-                kwargs={"autocommit": True},
+                # No server-side prepared statements: a replay switches schemas by
+                # renaming them, and names must be resolved afresh on every statement.
+                kwargs={"autocommit": True, "prepare_threshold": None},
                 # One round trip per batch so a connection PostgreSQL dropped while idle
                 # (restart, failover) is replaced instead of failing a batch.
                 check=ConnectionPool.check_connection,
@@ -132,7 +143,7 @@ class PricingSink:
         self.timeout = timeout
         self._sql = _Statements(schema)
         # int4 key for the advisory locks of this projection's partitions.
-        self._lock_key = zlib.crc32(f"eventcart.pricing:{schema}:{projection}".encode()) - 2**31
+        self._lock_key = lock_key(schema, projection)
 
     def close(self) -> None:
         if self._owns_pool:

@@ -25,6 +25,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from read_models.search.model import MODEL_VERSION
+
 __all__ = [
     "ANALYSIS_COMMON_MODULE",
     "cluster_has_analysis_common",
@@ -159,6 +161,9 @@ def index_body(
     return {
         "settings": {"index": settings},
         "mappings": {
+            # The model this mapping and the projection code implement; the live
+            # projection refuses an index built for an older one (read_models.search.model).
+            "_meta": {"model_version": MODEL_VERSION},
             "dynamic": "strict",
             "dynamic_templates": copy.deepcopy(_PRICE_TEMPLATES),
             "properties": _rich_properties() if rich else copy.deepcopy(_BASE_PROPERTIES),

@@ -40,6 +40,7 @@ import base64
 import binascii
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
@@ -548,7 +549,9 @@ def suggest(es: Elasticsearch, alias: str, prefix: str, size: int = 10) -> list[
         ValueError: ``prefix`` longer than 50 characters or ``size`` outside 1..50.
         SearchUnavailable: the cluster cannot answer now.
     """
-    prefix = prefix.lstrip()
+    # Control characters mean nothing in a name, and the completion suggester
+    # reserves some (U+001E, U+001F) and answers 400: drop them.
+    prefix = "".join(ch for ch in prefix if not unicodedata.category(ch).startswith("C")).lstrip()
     if len(prefix) > MAX_SUGGEST_PREFIX:
         raise ValueError(f"prefix has {len(prefix)} characters; at most {MAX_SUGGEST_PREFIX}")
     if not 1 <= size <= 50:

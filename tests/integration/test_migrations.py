@@ -18,7 +18,15 @@ from read_models.pricing.migrate import MigrationError, migrate, migrations, sta
 
 pytestmark = pytest.mark.services
 
-TABLES = {"product", "current_price", "price_history", "stock", "checkpoint", "schema_migrations"}
+TABLES = {
+    "product",
+    "current_price",
+    "price_history",
+    "stock",
+    "checkpoint",
+    "read_model",
+    "schema_migrations",
+}
 
 
 @pytest.fixture

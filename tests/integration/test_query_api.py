@@ -131,3 +131,9 @@ def test_store_down_is_a_clean_503(module_settings: Settings, client: CommandCli
     assert answer.status_code == 503
     assert answer.headers["Retry-After"]
     assert "Traceback" not in answer.text
+
+
+def test_reserved_characters_in_a_suggest_prefix_are_dropped(api: TestClient) -> None:
+    # Found by schemathesis: the completion suggester answers 400 to U+001E.
+    answer = api.get("/suggest", params={"prefix": "red\x1e\x1f"})
+    assert answer.status_code == 200

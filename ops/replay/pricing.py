@@ -1,0 +1,169 @@
+"""Rebuilding the pricing read model beside the live one, and switching to it.
+
+Build: a schema ``<schema>_v<N+1>`` migrated to the current DDL, filled from the
+start of the events topic by the same ``PricingSink`` as the live projection
+(under its own checkpoint name, so an interrupted build resumes where it
+stopped), until it has caught up with the end of the topic.
+
+Switch, in one transaction: take the live projection's per-partition advisory
+locks (so no live batch is in flight), read the live checkpoint, apply to the
+new schema whatever the live one had applied beyond the build's position, give
+the new schema the live checkpoint, and swap the schemas by renaming them
+(``pricing`` becomes ``pricing_v<N>``, ``pricing_v<N+1>`` becomes ``pricing``).
+Readers and the live projection address the schema by name and use no
+prepared statements, so their next statement sees the new one: no gap (the
+new schema holds everything the old one did), no double apply (its checkpoint
+covers it), and queries never see a half-built model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ops.replay import reader
+from ops.settings import Settings
+from read_models.pricing import model
+from read_models.pricing.migrate import migrate
+from read_models.pricing.writer import PricingSink, lock_key
+
+LIVE = "pricing"
+REBUILD = "pricing-rebuild"
+
+Progress = Callable[[reader.Batch, int, int], None]  # (batch, applied so far, failed so far)
+
+
+@dataclass(frozen=True)
+class Plan:
+    live_schema: str
+    live_version: int
+    new_schema: str
+    start: dict[int, int]  # where the build (re)starts, per partition
+    end: dict[int, int]  # the end of the topic now
+    resumed: bool
+
+    @property
+    def events(self) -> int:
+        return sum(max(0, self.end[p] - self.start.get(p, 0)) for p in self.end)
+
+
+def _dsn(settings: Settings) -> str:
+    return settings.postgres_dsn.get_secret_value()
+
+
+def _exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
+    return row is not None
+
+
+def _checkpoint(conn: psycopg.Connection[Any], schema: str, projection: str) -> dict[int, int]:
+    rows = conn.execute(
+        sql.SQL('SELECT partition, "offset" FROM {}.checkpoint WHERE projection = %s').format(
+            sql.Identifier(schema)
+        ),
+        [projection],
+    ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+def plan(settings: Settings) -> Plan:
+    schema = settings.pricing_schema
+    with psycopg.connect(_dsn(settings), autocommit=True) as conn:
+        migrate(conn, schema)
+        live = model.build_of(conn, schema)
+        new_schema = f"{schema}_v{live.version + 1}"
+        resumed = _exists(conn, new_schema)
+        done = _checkpoint(conn, new_schema, REBUILD) if resumed else {}
+    ends = reader.end_offsets(settings)
+    start = {p: max(low, done.get(p, -1) + 1) for p, (low, _) in ends.items()}
+    return Plan(
+        schema, live.version, new_schema, start, {p: high for p, (_, high) in ends.items()}, resumed
+    )
+
+
+def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, int]:
+    """Fill the new schema up to the end of the topic; returns (applied, failed)."""
+    with psycopg.connect(_dsn(settings), autocommit=True) as conn:
+        migrate(conn, the_plan.new_schema)
+        model.set_build(
+            conn, the_plan.new_schema, model.Build(the_plan.live_version + 1, model.MODEL_VERSION)
+        )
+    applied = failed = 0
+    start, end = dict(the_plan.start), dict(the_plan.end)
+    with PricingSink(_dsn(settings), the_plan.new_schema, REBUILD) as sink:
+        # Events keep arriving while we build: go round until a pass is short.
+        while True:
+            for batch in reader.read(settings, start, end):
+                report = sink.apply(batch.events)
+                applied += report.applied
+                failed += len(report.failed) + len(batch.undecodable)
+                progress(batch, applied, failed)
+            start = {p: max(start.get(p, 0), end[p]) for p in end}
+            end = {p: high for p, (_, high) in reader.end_offsets(settings).items()}
+            if sum(end[p] - start.get(p, 0) for p in end) < 1000:
+                return applied, failed
+
+
+def switch(settings: Settings, the_plan: Plan, progress: Progress) -> str:
+    """Swap the new schema in atomically; returns the name the old one now has."""
+    schema, new = the_plan.live_schema, the_plan.new_schema
+    old_name = f"{schema}_v{the_plan.live_version}"
+    partitions = sorted(the_plan.end)
+    with psycopg.connect(_dsn(settings)) as conn, conn.transaction():
+        for partition in partitions:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [lock_key(schema, LIVE), partition]
+            )
+        # No live batch runs now. Catch the new schema up with what the live one applied.
+        live = _checkpoint(conn, schema, LIVE)
+        with psycopg.connect(_dsn(settings), autocommit=True) as side:
+            built = _checkpoint(side, new, REBUILD)
+        start = {p: built.get(p, -1) + 1 for p in partitions}
+        stop = {p: live[p] + 1 for p in partitions if p in live}
+        with PricingSink(_dsn(settings), new, REBUILD) as sink:
+            for batch in reader.read(settings, start, stop):
+                sink.apply(batch.events)
+                progress(batch, 0, 0)
+        with psycopg.connect(_dsn(settings), autocommit=True) as side:
+            built = _checkpoint(side, new, REBUILD)
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                sql.SQL(
+                    'INSERT INTO {}.checkpoint (projection, partition, "offset") VALUES (%s, %s, %s) '
+                    'ON CONFLICT (projection, partition) DO UPDATE SET "offset" = EXCLUDED."offset"'
+                ).format(sql.Identifier(new)),
+                [(LIVE, p, max(built.get(p, -1), live.get(p, -1))) for p in partitions],
+            )
+        conn.execute(
+            sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                sql.Identifier(schema), sql.Identifier(old_name)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                sql.Identifier(new), sql.Identifier(schema)
+            )
+        )
+    return old_name
+
+
+def old_versions(settings: Settings) -> list[str]:
+    with psycopg.connect(_dsn(settings), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname ~ %s ORDER BY nspname",
+            [f"^{settings.pricing_schema}_v[0-9]+$"],
+        ).fetchall()
+        live = model.build_of(conn, settings.pricing_schema).version
+    return [str(r[0]) for r in rows if int(str(r[0]).rsplit("_v", 1)[1]) < live]
+
+
+def drop_old(settings: Settings) -> list[str]:
+    dropped = old_versions(settings)
+    with psycopg.connect(_dsn(settings), autocommit=True) as conn:
+        for schema in dropped:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    return dropped

@@ -1,0 +1,253 @@
+"""Query-side targets, each against its ceiling in the same run.
+
+- search through the query API at 100 concurrent requests, with 100,000 products
+  indexed: p50 and p99, and the ratio to the same queries sent straight to
+  Elasticsearch at the same concurrency (target: API overhead <= 1.3x at p50);
+- pricing lookups through the query API: one SKU (target p99 < 10 ms) and a bulk of
+  1,000 SKUs (target p99 < 50 ms), with the ratio to the same SQL run straight on
+  PostgreSQL.
+
+The read models are filled with the real projection code (decide -> events ->
+SearchSink / PricingSink), without Kafka, so the setup takes about a minute.
+Run: `make bench` or `pytest -m benchmark -s tests/benchmarks/test_query_side.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from elasticsearch import Elasticsearch
+
+from ops.settings import Settings
+from producers import commands as c
+from read_models.pricing import queries as pricing
+from read_models.pricing.migrate import migrate
+from read_models.pricing.writer import PricingSink
+from read_models.projection import PositionedEvent
+from read_models.query_api import reader_dsn
+from read_models.search.index import ensure_index
+from read_models.search.models import SearchRequest
+from read_models.search.queries import build_query
+from read_models.search.writer import SearchSink
+from streams.catalog import Accepted, ProductState, decide, evolve_all
+from tests.fixtures.workers import free_port_block, settings_env
+
+pytestmark = pytest.mark.benchmark
+
+PRODUCTS = 100_000
+WORDS = ["red", "blue", "trail", "running", "shoe", "kettle", "lamp", "jacket", "tent", "boot"]
+BRANDS = ["Acme", "Nordwear", "Trailco", "Potter", "Lumen", "Kestrel", "Orbit", "Vela"]
+
+
+def product_events(i: int, rng: random.Random) -> list[dict[str, Any]]:
+    sku = f"QB-{i:06d}"
+    state = ProductState.empty(sku)
+    events: list[dict[str, Any]] = []
+    name = " ".join(rng.sample(WORDS, 3))
+    for command in (
+        c.register_product(
+            sku,
+            name,
+            brand=rng.choice(BRANDS),
+            category_path=["Shop", rng.choice(WORDS)],
+            tags=[rng.choice(WORDS)],
+        ),
+        c.change_price(sku, f"{rng.randint(5, 300)}.{rng.randint(0, 99):02d}", "EUR"),
+        c.change_price(sku, f"{rng.randint(5, 300)}.{rng.randint(0, 99):02d}", "USD"),
+        c.adjust_stock(sku, rng.randint(0, 50) + 1),
+    ):
+        decision = decide(command, state)
+        assert isinstance(decision, Accepted)
+        events.extend(decision.events)
+        state = evolve_all(state, decision.events)
+    return events
+
+
+def batches(n: int, size: int = 5000) -> Iterator[list[PositionedEvent]]:
+    rng = random.Random(7)
+    batch: list[PositionedEvent] = []
+    offset = 0
+    for i in range(n):
+        for event in product_events(i, rng):
+            batch.append(PositionedEvent(event, 0, offset))
+            offset += 1
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@pytest.fixture(scope="module")
+def filled(module_settings: Settings, es: Elasticsearch) -> Settings:
+    settings = module_settings.model_copy(update={"query_api_port": free_port_block(1)})
+    ensure_index(es, alias=settings.search_index)
+    es.indices.put_settings(index=settings.search_index, settings={"refresh_interval": "-1"})
+    dsn = settings.postgres_dsn.get_secret_value()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn, settings.pricing_schema)
+    search_sink = SearchSink(es, settings.search_index)
+    with PricingSink(dsn, settings.pricing_schema) as pricing_sink:
+        began = time.perf_counter()
+        for batch in batches(PRODUCTS):
+            search_sink.apply(batch)
+            pricing_sink.apply(batch)
+    es.indices.put_settings(index=settings.search_index, settings={"refresh_interval": "1s"})
+    es.indices.refresh(index=settings.search_index)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    print(
+        f"\nloaded {PRODUCTS:,} products into both read models in {time.perf_counter() - began:.0f} s"
+    )
+    return settings
+
+
+@pytest.fixture(scope="module")
+def api(filled: Settings) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "api", "queries"],
+        env={**settings_env(filled), "EVENTCART_QUERY_API_PORT": str(filled.query_api_port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{filled.query_api_port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(30)
+
+
+def search_mix(n: int) -> list[dict[str, Any]]:
+    rng = random.Random(11)
+    out = []
+    for _ in range(n):
+        params: dict[str, Any] = {"q": " ".join(rng.sample(WORDS, rng.randint(1, 2))), "size": 20}
+        if rng.random() < 0.5:
+            params["brand"] = rng.choice(BRANDS)
+        if rng.random() < 0.3:
+            params["max_price"] = str(rng.randint(20, 200))
+        if rng.random() < 0.3:
+            params["sort"] = rng.choice(["price_asc", "price_desc"])
+        out.append(params)
+    return out
+
+
+async def timed_concurrently(
+    calls: list[Callable[[], Awaitable[Any]]], concurrency: int
+) -> list[float]:
+    latencies: list[float] = []
+    queue = list(reversed(calls))
+
+    async def worker() -> None:
+        while queue:
+            call = queue.pop()
+            began = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sorted(latencies)
+
+
+def p(ms: list[float], q: float) -> float:
+    return ms[min(len(ms) - 1, int(len(ms) * q))]
+
+
+def test_search_through_the_api_vs_straight_to_elasticsearch(filled: Settings, api: str) -> None:
+    mix = search_mix(3000)
+    alias = filled.search_index
+
+    async def run() -> tuple[list[float], list[float]]:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+
+            def via_api(params: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+                async def call() -> None:
+                    answer = await http.get(f"{api}/search", params=params)
+                    assert answer.status_code == 200, answer.text
+
+                return call
+
+            def direct(params: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+                body = build_query(SearchRequest.model_validate(params))
+
+                async def call() -> None:
+                    answer = await http.post(
+                        f"{filled.elasticsearch_url}/{alias}/_search", json=body
+                    )
+                    assert answer.status_code == 200, answer.text
+
+                return call
+
+            await timed_concurrently([via_api(m) for m in mix[:200]], 100)  # warm up both
+            await timed_concurrently([direct(m) for m in mix[:200]], 100)
+            through_api = await timed_concurrently([via_api(m) for m in mix], 100)
+            straight = await timed_concurrently([direct(m) for m in mix], 100)
+            return through_api, straight
+
+    through_api, straight = asyncio.run(run())
+    print(
+        f"\nsearch, {len(mix)} queries at 100 concurrent, {PRODUCTS:,} products:"
+        f"\n  query API:          p50 {p(through_api, 0.5):.0f} ms, p99 {p(through_api, 0.99):.0f} ms"
+        f"\n  Elasticsearch only: p50 {p(straight, 0.5):.0f} ms, p99 {p(straight, 0.99):.0f} ms"
+        f"\n  API overhead at p50: {p(through_api, 0.5) / p(straight, 0.5):.2f}x (target <= 1.3x)"
+    )
+
+
+def test_pricing_lookups_through_the_api_vs_straight_sql(filled: Settings, api: str) -> None:
+    rng = random.Random(5)
+    singles = [f"QB-{rng.randrange(PRODUCTS):06d}" for _ in range(2000)]
+    bulks = [[f"QB-{rng.randrange(PRODUCTS):06d}" for _ in range(1000)] for _ in range(100)]
+
+    def measure(call: Callable[[Any], Any], items: list[Any]) -> list[float]:
+        for item in items[:20]:
+            call(item)
+        out = []
+        for item in items:
+            began = time.perf_counter()
+            call(item)
+            out.append((time.perf_counter() - began) * 1000)
+        return sorted(out)
+
+    with httpx.Client(timeout=30) as http:
+        api_single = measure(
+            lambda sku: http.get(f"{api}/prices/{sku}").raise_for_status(), singles
+        )
+        api_bulk = measure(
+            lambda skus: http.post(f"{api}/prices/bulk", json={"skus": skus}).raise_for_status(),
+            bulks,
+        )
+    with psycopg.connect(reader_dsn(filled), autocommit=True) as conn:
+        schema = filled.pricing_schema
+        sql_single = measure(lambda sku: pricing.current_prices(conn, schema, sku), singles)
+        sql_bulk = measure(lambda skus: pricing.bulk_current_prices(conn, schema, skus), bulks)
+
+    def line(name: str, ms: list[float], base: list[float], target: str) -> str:
+        return (
+            f"  {name}: API p50 {p(ms, 0.5):.1f} ms, p99 {p(ms, 0.99):.1f} ms ({target}) | "
+            f"same query straight on PostgreSQL p50 {p(base, 0.5):.1f} ms, p99 {p(base, 0.99):.1f} ms | "
+            f"ratio at p99 {p(ms, 0.99) / p(base, 0.99):.2f}"
+        )
+
+    print(
+        f"\npricing lookups, sequential, {PRODUCTS:,} products:"
+        f"\n{line('one SKU', api_single, sql_single, 'target p99 < 10 ms')}"
+        f"\n{line('1,000 SKUs', api_bulk, sql_bulk, 'target p99 < 50 ms')}"
+    )
+    assert statistics.median(api_single) > 0
