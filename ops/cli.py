@@ -10,6 +10,7 @@ from ops import (
     db_cli,
     dlq_cli,
     query_cli,
+    replay_cli,
     stack_cli,
     status_cli,
     topics_cli,
@@ -30,6 +31,7 @@ app.command("worker")(worker_cli.worker)
 app.add_typer(command_cli.app, name="command")
 app.add_typer(api_cli.app, name="api")
 app.command("status")(status_cli.status)
+app.command("replay")(replay_cli.replay)
 app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(db_cli.app, name="db")
 app.command("search")(query_cli.search_command)

@@ -61,5 +61,40 @@ def status(
                     "",
                 )
     console.print(table)
+    _read_model_versions()
     if any(role.stalled for role in roles):
         raise typer.Exit(1)
+
+
+def _read_model_versions() -> None:
+    """Which version of each read model is live, what a replay left behind, and running replays."""
+    import psycopg
+    from elasticsearch import Elasticsearch
+
+    from ops.replay import pricing as pricing_replay
+    from ops.replay import search as search_replay
+    from ops.replay_cli import replay_running
+    from read_models.pricing import model as pricing_model
+    from read_models.search.index import alias_target
+
+    settings = get_settings()
+    try:
+        es = Elasticsearch(settings.elasticsearch_url, request_timeout=5, max_retries=0)
+        live_index = alias_target(es, settings.search_index) or "none"
+        es.close()
+        search_old = ", ".join(search_replay.old_versions(settings)) or "none"
+        with psycopg.connect(settings.postgres_dsn.get_secret_value(), connect_timeout=5) as conn:
+            build = pricing_model.build_of(conn, settings.pricing_schema)
+        pricing_old = ", ".join(pricing_replay.old_versions(settings)) or "none"
+    except Exception as exc:
+        console.print(f"read models: not readable now ({type(exc).__name__})")
+        return
+    for name, live, old in (
+        ("search", f"alias {settings.search_index} -> {live_index}", search_old),
+        ("pricing", f"schema {settings.pricing_schema} version {build.version}", pricing_old),
+    ):
+        running = replay_running(settings, name)
+        console.print(
+            f"{name}: {live}; older versions kept: {old}"
+            + (f"; [yellow]replay running[/] ({running})" if running else "")
+        )

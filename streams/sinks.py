@@ -12,9 +12,11 @@ import psycopg
 from elasticsearch import Elasticsearch
 
 from ops.settings import Settings
+from read_models.pricing import model as pricing_model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink
 from read_models.projection import Sink
+from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
 from read_models.search.writer import SearchSink
@@ -29,13 +31,15 @@ def search_sink(settings: Settings) -> SearchSink:
     es = elasticsearch_client(settings)
     ensure_index(es, alias=settings.search_index)
     ensure_positions_index(es, settings.search_index)
-    return SearchSink(es, settings.search_index)
+    search_model.check_writable(es, settings.search_index)
+    return SearchSink(es, settings.search_index, live=True)
 
 
 def pricing_sink(settings: Settings, projection: str = "pricing") -> PricingSink:
     dsn = settings.postgres_dsn.get_secret_value()
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         migrate(conn, settings.pricing_schema)
+        pricing_model.check_writable(conn, settings.pricing_schema)
     return PricingSink(dsn, settings.pricing_schema, projection)
 
 

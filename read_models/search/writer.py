@@ -31,7 +31,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
-from read_models.search import positions
+from read_models.search import positions, switch
 from read_models.search.document import project
 
 __all__ = ["SearchSink"]
@@ -69,14 +69,25 @@ class SearchSink:
 
     name = "search"
 
-    def __init__(self, es: Elasticsearch, alias: str) -> None:
+    def __init__(self, es: Elasticsearch, alias: str, *, live: bool = False) -> None:
+        """live: this sink is the live projection's, which a replay's switch may pause."""
         self._es = es
         self._alias = alias
+        self._fence = switch.LiveFence(es, alias) if live else None
 
     def apply(self, events: Sequence[PositionedEvent]) -> ApplyReport:
-        report = ApplyReport()
         if not events:
-            return report
+            return ApplyReport()
+        if self._fence is None:
+            return self._apply(events)
+        self._fence.enter()
+        try:
+            return self._apply(events)
+        finally:
+            self._fence.exit()
+
+    def _apply(self, events: Sequence[PositionedEvent]) -> ApplyReport:
+        report = ApplyReport()
 
         by_sku: dict[str, list[PositionedEvent]] = {}
         for positioned in events:

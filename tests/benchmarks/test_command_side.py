@@ -28,7 +28,7 @@ from producers.client import CommandClient, producer_config
 from schemas import codec
 from tests.fixtures.workers import Worker, settings_env
 
-pytestmark = pytest.mark.benchmark
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 
 N_PRODUCE = 100_000
 N_PROCESS = 60_000

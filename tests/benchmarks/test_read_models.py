@@ -38,7 +38,7 @@ from schemas import codec
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.fixtures.workers import Worker
 
-pytestmark = pytest.mark.benchmark
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 
 PRODUCTS = 10_000
 EVENTS_PER_PRODUCT = 6  # register, 3 prices, 2 stock

@@ -3,11 +3,7 @@ duplicates, kill -9 mid-batch, a store going down, a poison event."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -18,8 +14,7 @@ from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient, producer_config
 from tests.fixtures.kafka_read import read_topic
-from tests.fixtures.oracle import Product, fold
-from tests.fixtures.read_models import pricing_rows, search_docs, wait_for_versions
+from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import Worker
 
 SKUS = [f"F-{i}" for i in range(30)]
@@ -41,77 +36,9 @@ def client(module_settings: Settings, workers: dict[str, Worker]) -> Iterator[Co
         yield client
 
 
-def traffic(n: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        sku = rng.choice(SKUS)
-        kind = rng.random()
-        if kind < 0.5:
-            out.append(
-                c.change_price(
-                    sku,
-                    f"{rng.randint(1, 99)}.{rng.randint(0, 99):02d}",
-                    rng.choice(["EUR", "USD", "GBP"]),
-                    price_type=rng.choice(["regular", "sale"]),
-                )
-            )
-        elif kind < 0.9:
-            out.append(c.adjust_stock(sku, rng.randint(1, 5)))
-        else:
-            out.append(c.update_product_details(sku, description=f"d{rng.randint(0, 10**6)}"))
-    return out
-
-
-def ts(value: Any) -> datetime | None:
-    return (
-        None
-        if value is None
-        else (value if isinstance(value, datetime) else datetime.fromisoformat(value))
-    )
-
-
-def assert_read_models_equal_oracle(settings: Settings) -> None:
-    oracle = fold(settings)
-    skus = [s for s in oracle if s in SKUS or s.startswith("F-")]
-    wait_for_versions(settings, {s: oracle[s].version for s in skus})
-    docs = search_docs(settings, skus)
-    current = {
-        (r["sku"], r["currency"].strip()): r for r in pricing_rows(settings, "current_price", skus)
-    }
-    stock = {r["sku"]: r["quantity"] for r in pricing_rows(settings, "stock", skus)}
-    history: dict[str, list[list[Any]]] = {}
-    for r in sorted(pricing_rows(settings, "price_history", skus), key=lambda r: r["version"]):
-        history.setdefault(r["sku"], []).append(
-            [r["currency"].strip(), r["amount"], r["price_type"], r["valid_from"], r["valid_to"]]
-        )
-    for sku in skus:
-        p: Product = oracle[sku]
-        doc = docs[sku]
-        assert (doc["version"], doc["status"], doc["name"], doc.get("description", "")) == (
-            p.version,
-            p.status,
-            p.name,
-            p.description,
-        ), sku
-        assert doc.get("stock", 0) == p.stock, sku
-        if p.status == "active":
-            assert {cur: Decimal(v["amount_text"]) for cur, v in doc.get("prices", {}).items()} == {
-                cur: amount for cur, (amount, _) in p.prices.items()
-            }, sku
-        assert {
-            cur: (r["amount"], r["price_type"]) for (s, cur), r in current.items() if s == sku
-        } == p.prices, sku
-        assert stock.get(sku, 0) == p.stock, sku
-        expected = [
-            [cur, amt, kind, ts(start), ts(end)] for cur, amt, kind, start, end in p.history
-        ]
-        assert history.get(sku, []) == expected, sku
-
-
 def test_traffic_lands_exactly_once(client: CommandClient, module_settings: Settings) -> None:
-    client.send_batch(traffic(600, seed=1))
-    assert_read_models_equal_oracle(module_settings)
+    client.send_batch(traffic(SKUS, 600, seed=1))
+    assert_read_models_equal_oracle(module_settings, SKUS)
 
 
 def test_redelivered_events_change_nothing(
@@ -125,14 +52,14 @@ def test_redelivered_events_change_nothing(
             topics.events, key=record["key"], value=record["raw"], partition=record["partition"]
         )
     producer.flush(30)
-    client.send_batch(traffic(50, seed=2))  # something new behind the duplicates
-    assert_read_models_equal_oracle(module_settings)
+    client.send_batch(traffic(SKUS, 50, seed=2))  # something new behind the duplicates
+    assert_read_models_equal_oracle(module_settings, SKUS)
 
 
 def test_kill9_of_both_projections_mid_batch(
     client: CommandClient, module_settings: Settings, workers: dict[str, Worker]
 ) -> None:
-    futures = [client.submit(cmd) for cmd in traffic(3000, seed=3)]
+    futures = [client.submit(cmd) for cmd in traffic(SKUS, 3000, seed=3)]
     client.flush()
     for future in futures[:300]:
         future.result(timeout=60)
@@ -142,7 +69,7 @@ def test_kill9_of_both_projections_mid_batch(
         future.result(timeout=120)
     for role in ("search-projection", "pricing-projection"):
         workers[role].start()
-    assert_read_models_equal_oracle(module_settings)
+    assert_read_models_equal_oracle(module_settings, SKUS)
 
 
 @pytest.mark.parametrize("service", ["elasticsearch", "postgres"])
@@ -153,10 +80,10 @@ def test_a_store_down_while_events_flow_loses_nothing(
         pytest.skip("stops a service of the local stack")
     manager.down(settings, [service])
     try:
-        client.send_batch(traffic(300, seed=4 if service == "postgres" else 5))
+        client.send_batch(traffic(SKUS, 300, seed=4 if service == "postgres" else 5))
     finally:
         manager.up(settings, [service])
-    assert_read_models_equal_oracle(module_settings)
+    assert_read_models_equal_oracle(module_settings, SKUS)
 
 
 def test_a_poison_event_is_dead_lettered_and_the_rest_applied(
@@ -166,8 +93,8 @@ def test_a_poison_event_is_dead_lettered_and_the_rest_applied(
     producer = Producer(producer_config(module_settings))
     producer.produce(topics.events, key=b"F-0", value=b'{"type": "PriceChanged", "sku": "F-0"')
     producer.flush(30)
-    client.send_batch(traffic(100, seed=6))
-    assert_read_models_equal_oracle(module_settings)
+    client.send_batch(traffic(SKUS, 100, seed=6))
+    assert_read_models_equal_oracle(module_settings, SKUS)
     for role in ("search-projection", "pricing-projection"):
         letters = [r["value"] for r in read_topic(module_settings, topics.dead_letters(role))]
         assert any(d["key"] == "F-0" and d["error"]["rule"] == "json" for d in letters), role

@@ -1,0 +1,172 @@
+"""`eventcart replay`: rebuild a read model from the topic beside the live one, then switch."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ops.replay import pricing, reader, search
+from ops.settings import Settings, get_settings
+
+console = Console(soft_wrap=True)
+PROJECTIONS = ("search", "pricing")
+
+
+class ReplayRunningError(RuntimeError):
+    pass
+
+
+def lock_file(settings: Settings, projection: str) -> Path:
+    return settings.home / "run" / f"replay-{projection}.lock"
+
+
+@contextlib.contextmanager
+def replay_lock(settings: Settings, projection: str) -> Iterator[None]:
+    """One replay per read model at a time; the OS drops the lock if the process dies."""
+    path = lock_file(settings, projection)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise ReplayRunningError(
+                f"a replay of {projection} is already running ({fh.read().strip() or 'pid unknown'})"
+            ) from None
+        fh.truncate(0)
+        fh.write(f"pid {os.getpid()}, started {datetime.now().isoformat(timespec='seconds')}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+
+
+def replay_running(settings: Settings, projection: str) -> str | None:
+    """Who holds the replay lock of projection, or None."""
+    path = lock_file(settings, projection)
+    if not path.exists():
+        return None
+    with path.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            return fh.read().strip() or "running"
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
+def _progress_bars(the_plan: Any) -> tuple[Progress, Any]:
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} events/s"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    tasks = {
+        p: bars.add_task(
+            f"partition {p}", total=max(0, the_plan.end[p] - the_plan.start.get(p, 0)), rate=0.0
+        )
+        for p in sorted(the_plan.end)
+    }
+    done: dict[int, int] = {}
+
+    def progress(batch: reader.Batch, _applied: int, _failed: int) -> None:
+        for partition, offset in batch.reached.items():
+            task = tasks.get(partition)
+            if task is None:
+                continue
+            start = the_plan.start.get(partition, 0)
+            new = offset + 1 - start
+            bars.advance(task, new - done.get(partition, 0))
+            done[partition] = new
+            elapsed = bars.tasks[task].elapsed or 0.0
+            bars.update(task, rate=bars.tasks[task].completed / max(elapsed, 1e-6))
+
+    return bars, progress
+
+
+def replay(
+    projection: Annotated[str, typer.Argument(help="search, pricing or all")] = "all",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be built")] = False,
+    drop_old: Annotated[
+        bool, typer.Option("--drop-old", help="only drop the versions a replay left behind")
+    ] = False,
+) -> None:
+    """Rebuild a read model from the product events topic, with no downtime.
+
+    Builds version N+1 beside the live one (Elasticsearch: a new index behind a
+    build alias, in bulk mode; PostgreSQL: a new schema migrated to the current
+    DDL), with its own consumer from the start of the topic and the same
+    projection code as the live workers, until it has caught up with the end of
+    the topic; then switches atomically (the alias moves in one request; the
+    schemas swap names in one transaction) and the live projection continues on
+    the new version from the right position. Interrupted (Ctrl-C, kill -9)? Run
+    it again: it resumes. The old version stays until `--drop-old`.
+    """
+    settings = get_settings()
+    chosen = list(PROJECTIONS) if projection == "all" else [projection]
+    if any(p not in PROJECTIONS for p in chosen):
+        console.print(f"[red]error[/] unknown read model {projection!r}: search, pricing or all")
+        raise typer.Exit(2)
+    if drop_old:
+        for name in chosen:
+            module = search if name == "search" else pricing
+            dropped = module.drop_old(settings)
+            console.print(f"{name}: dropped {', '.join(dropped) if dropped else 'nothing'}")
+        return
+    for name in chosen:
+        try:
+            with replay_lock(settings, name):
+                _replay_one(settings, name, dry_run)
+        except ReplayRunningError as exc:
+            console.print(f"[red]refused[/] {exc}")
+            raise typer.Exit(1) from None
+
+
+def _replay_one(settings: Settings, name: str, dry_run: bool) -> None:
+    if name == "search":
+        s_plan = search.plan(settings)
+        console.print(
+            f"search: alias {s_plan.alias} -> {s_plan.live_index} (live); build {s_plan.new_index}"
+            f"{' (resuming)' if s_plan.resumed else ''}: {s_plan.events:,} events to read"
+        )
+        if dry_run:
+            return
+        bars, progress = _progress_bars(s_plan)
+        with bars:
+            applied, failed = search.build(settings, s_plan, progress)
+        console.print(f"search: built ({applied:,} applied, {failed} dead letters); switching")
+        old = search.switch_over(settings, s_plan, lambda *_: None)
+        console.print(
+            f"search: alias {s_plan.alias} -> {s_plan.new_index}; {old} kept until --drop-old"
+        )
+        return
+    p_plan = pricing.plan(settings)
+    console.print(
+        f"pricing: schema {p_plan.live_schema} (version {p_plan.live_version}, live); build "
+        f"{p_plan.new_schema}{' (resuming)' if p_plan.resumed else ''}: {p_plan.events:,} events to read"
+    )
+    if dry_run:
+        return
+    bars, progress = _progress_bars(p_plan)
+    with bars:
+        applied, failed = pricing.build(settings, p_plan, progress)
+    console.print(f"pricing: built ({applied:,} applied, {failed} dead letters); switching")
+    old = pricing.switch(settings, p_plan, lambda *_: None)
+    console.print(
+        f"pricing: schema {p_plan.live_schema} is now version {p_plan.live_version + 1}; "
+        f"the previous one is {old}, kept until --drop-old"
+    )
