@@ -14,8 +14,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ops.replay import pricing, reader, search
+from ops.replay import pricing, reader, repair, search
 from ops.settings import Settings, get_settings
+from schemas.position_token import parse_token
 
 console = Console(soft_wrap=True)
 PROJECTIONS = ("search", "pricing")
@@ -104,6 +105,20 @@ def replay(
     drop_old: Annotated[
         bool, typer.Option("--drop-old", help="only drop the versions a replay left behind")
     ] = False,
+    from_offset: Annotated[
+        str | None,
+        typer.Option(
+            "--from-offset",
+            help="repair: replay into the LIVE version from this offset (N for every partition, "
+            "or a position token p:o,p:o)",
+        ),
+    ] = None,
+    from_timestamp: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from-timestamp", help="repair: replay into the LIVE version from this instant"
+        ),
+    ] = None,
 ) -> None:
     """Rebuild a read model from the product events topic, with no downtime.
 
@@ -121,6 +136,18 @@ def replay(
     if any(p not in PROJECTIONS for p in chosen):
         console.print(f"[red]error[/] unknown read model {projection!r}: search, pricing or all")
         raise typer.Exit(2)
+    if from_offset is not None or from_timestamp is not None:
+        for name in chosen:
+            try:
+                with replay_lock(settings, name):
+                    _repair(settings, name, from_offset, from_timestamp)
+            except ReplayRunningError as exc:
+                console.print(f"[red]refused[/] {exc}")
+                raise typer.Exit(1) from None
+            except ValueError as exc:
+                console.print(f"[red]error[/] {exc}")
+                raise typer.Exit(2) from None
+        return
     if drop_old:
         for name in chosen:
             module = search if name == "search" else pricing
@@ -134,6 +161,37 @@ def replay(
         except ReplayRunningError as exc:
             console.print(f"[red]refused[/] {exc}")
             raise typer.Exit(1) from None
+
+
+def _repair(settings: Settings, name: str, offset: str | None, when: datetime | None) -> None:
+    ends = reader.end_offsets(settings)
+    if when is not None:
+        moment = when if when.tzinfo else when.astimezone()
+        start = reader.offsets_for_time(settings, int(moment.timestamp() * 1000))
+    elif offset is not None and offset.isdigit():
+        start = {p: int(offset) for p in ends}
+    else:
+        start = {p: o for p, o in parse_token(offset or "").items()}
+    plan = _RepairPlan(start, {p: high for p, (_, high) in ends.items()})
+    console.print(
+        f"{name}: repairing the live version from {start}: {plan.events:,} events to read"
+    )
+    bars, progress = _progress_bars(plan)
+    with bars:
+        report = repair.repair(settings, name, start, progress)
+    console.print(
+        f"{name}: {report.applied:,} applied, {report.skipped:,} already there, "
+        f"{len(report.failed)} refused"
+    )
+
+
+class _RepairPlan:
+    def __init__(self, start: dict[int, int], end: dict[int, int]) -> None:
+        self.start, self.end = start, end
+
+    @property
+    def events(self) -> int:
+        return sum(max(0, self.end[p] - self.start.get(p, 0)) for p in self.end)
 
 
 def _replay_one(settings: Settings, name: str, dry_run: bool) -> None:

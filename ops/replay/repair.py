@@ -1,0 +1,54 @@
+"""Replaying a range of the topic into the LIVE version of a read model, for repairs.
+
+After a fix (a dead-lettered event whose cause is gone, a store that lost
+writes), re-running the events from an offset or an instant puts back what the
+live version lacks. It cannot change what is already applied: the per-SKU
+version guards skip those events (so a repair is always safe to run); changing
+how events are projected is what a full rebuild is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from elasticsearch import Elasticsearch
+
+from ops.replay import reader
+from ops.settings import Settings
+from read_models.pricing.writer import PricingSink
+from read_models.projection import ApplyReport, Sink
+from read_models.search.writer import SearchSink
+
+REPAIR = "pricing-repair"  # its own checkpoint name: the live checkpoint would skip everything
+
+
+def repair(
+    settings: Settings,
+    projection: str,
+    start: dict[int, int],
+    progress: Callable[[reader.Batch, int, int], None],
+) -> ApplyReport:
+    end = {p: high for p, (_, high) in reader.end_offsets(settings).items()}
+    total = ApplyReport()
+    es: Elasticsearch | None = None
+    sink: Sink
+    if projection == "search":
+        es = Elasticsearch(settings.elasticsearch_url, request_timeout=60, max_retries=3)
+        sink = SearchSink(es, settings.search_index)
+    else:
+        sink = PricingSink(
+            settings.postgres_dsn.get_secret_value(), settings.pricing_schema, REPAIR
+        )
+    try:
+        for batch in reader.read(settings, start, end):
+            report = sink.apply(batch.events)
+            total.applied += report.applied
+            total.skipped += report.skipped
+            total.failed.extend(report.failed)
+            progress(batch, total.applied, len(total.failed))
+    finally:
+        if es is not None:
+            es.close()
+        if isinstance(sink, PricingSink):
+            sink.close()
+    return total
