@@ -92,20 +92,8 @@ def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, 
         model.set_build(
             conn, the_plan.new_schema, model.Build(the_plan.live_version + 1, model.MODEL_VERSION)
         )
-    applied = failed = 0
-    start, end = dict(the_plan.start), dict(the_plan.end)
     with PricingSink(_dsn(settings), the_plan.new_schema, REBUILD) as sink:
-        # Events keep arriving while we build: go round until a pass is short.
-        while True:
-            for batch in reader.read(settings, start, end):
-                report = sink.apply(batch.events)
-                applied += report.applied
-                failed += len(report.failed) + len(batch.undecodable)
-                progress(batch, applied, failed)
-            start = {p: max(start.get(p, 0), end[p]) for p in end}
-            end = {p: high for p, (_, high) in reader.end_offsets(settings).items()}
-            if sum(end[p] - start.get(p, 0) for p in end) < 1000:
-                return applied, failed
+        return reader.catch_up(settings, sink, the_plan.start, the_plan.end, progress)
 
 
 def switch(settings: Settings, the_plan: Plan, progress: Progress) -> str:

@@ -8,14 +8,14 @@ separately, to be dead-lettered like the live path does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
 from ops.settings import Settings
 from ops.topics import Topics
-from read_models.projection import PositionedEvent
+from read_models.projection import PositionedEvent, Sink
 from schemas import codec
 from schemas.errors import ContractError
 
@@ -112,3 +112,26 @@ def read(
                 yield batch
     finally:
         consumer.close()
+
+
+def catch_up(
+    settings: Settings,
+    sink: Sink,
+    start: Mapping[int, int],
+    end: Mapping[int, int],
+    progress: Callable[[Batch, int, int], None],
+) -> tuple[int, int]:
+    """Apply [start, end) through sink, then go round again for what arrived meanwhile,
+    until a pass has little left to read; returns (applied, failed or undecodable)."""
+    applied = failed = 0
+    begin, stop = dict(start), dict(end)
+    while True:
+        for batch in read(settings, begin, stop):
+            report = sink.apply(batch.events)
+            applied += report.applied
+            failed += len(report.failed) + len(batch.undecodable)
+            progress(batch, applied, failed)
+        begin = {p: max(begin.get(p, 0), stop[p]) for p in stop}
+        stop = {p: high for p, (_, high) in end_offsets(settings).items()}
+        if sum(stop[p] - begin.get(p, 0) for p in stop) < 1000:
+            return applied, failed

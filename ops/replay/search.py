@@ -94,20 +94,12 @@ def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, 
         es.indices.put_alias(index=the_plan.new_index, name=the_plan.build_alias)
     positions.ensure_positions_index(es, the_plan.build_alias)
     bulk_mode(es, the_plan.new_index, True)
-    sink = SearchSink(es, the_plan.build_alias)
-    applied = failed = 0
-    start, end = dict(the_plan.start), dict(the_plan.end)
-    while True:
-        for batch in reader.read(settings, start, end):
-            report = sink.apply(batch.events)
-            applied += report.applied
-            failed += len(report.failed) + len(batch.undecodable)
-            progress(batch, applied, failed)
-        start = {p: max(start.get(p, 0), end[p]) for p in end}
-        end = {p: high for p, (_, high) in reader.end_offsets(settings).items()}
-        if sum(end[p] - start.get(p, 0) for p in end) < 1000:
-            es.close()
-            return applied, failed
+    try:
+        return reader.catch_up(
+            settings, SearchSink(es, the_plan.build_alias), the_plan.start, the_plan.end, progress
+        )
+    finally:
+        es.close()
 
 
 def switch_over(settings: Settings, the_plan: Plan, progress: Progress) -> str:

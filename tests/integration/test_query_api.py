@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -14,27 +14,21 @@ from producers import commands as c
 from producers.client import CommandClient
 from read_models.query_api import create_app
 from tests.fixtures.read_models import wait_for_versions
-from tests.fixtures.workers import Worker
 
 
 @pytest.fixture(scope="module")
-def client(
-    module_settings: Settings, make_worker: Callable[[str], Worker]
-) -> Iterator[CommandClient]:
-    for role in ("command-processor", "search-projection", "pricing-projection"):
-        make_worker(role)
-    with CommandClient(module_settings) as client:
-        client.send(c.register_product("PROBE", "probe"), timeout_s=120)
-        for sku, name, brand, price in [
-            ("Q-1", "Red running shoe", "Acme", "59.90"),
-            ("Q-2", "Blue trail shoe", "Trailco", "89.00"),
-            ("Q-3", "Green kettle", "Potter", "25.00"),
-        ]:
-            client.send(c.register_product(sku, name, brand=brand, category_path=["Shop"]))
-            client.send(c.change_price(sku, price, "EUR"))
-            client.send(c.adjust_stock(sku, 5))
-        wait_for_versions(module_settings, {"Q-1": 3, "Q-2": 3, "Q-3": 3})
-        yield client
+def client(module_settings: Settings, system_client: CommandClient) -> Iterator[CommandClient]:
+    client = system_client
+    for sku, name, brand, price in [
+        ("Q-1", "Red running shoe", "Acme", "59.90"),
+        ("Q-2", "Blue trail shoe", "Trailco", "89.00"),
+        ("Q-3", "Green kettle", "Potter", "25.00"),
+    ]:
+        client.send(c.register_product(sku, name, brand=brand, category_path=["Shop"]))
+        client.send(c.change_price(sku, price, "EUR"))
+        client.send(c.adjust_stock(sku, 5))
+    wait_for_versions(module_settings, {"Q-1": 3, "Q-2": 3, "Q-3": 3})
+    yield client
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -12,18 +12,12 @@ from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
 from tests.fixtures.read_models import pricing_rows, search_docs, wait_for_versions
-from tests.fixtures.workers import Worker
 
 
 @pytest.fixture(scope="module")
-def client(
-    module_settings: Settings, make_worker: Callable[[str], Worker]
-) -> Iterator[CommandClient]:
-    for role in ("command-processor", "search-projection", "pricing-projection"):
-        make_worker(role)
-    with CommandClient(module_settings) as client:
-        client.send(c.register_product("PROBE", "probe"), timeout_s=120)
-        yield client
+def client(module_settings: Settings, system_client: CommandClient) -> Iterator[CommandClient]:
+    client = system_client
+    yield client
 
 
 def test_a_product_reaches_search_and_pricing(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -20,25 +20,18 @@ from producers.client import CommandClient
 from read_models.pricing import model as pricing_model
 from read_models.search.index import alias_target
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
-from tests.fixtures.workers import Worker, settings_env
+from tests.fixtures.workers import settings_env
 
 SKUS = [f"R-{i}" for i in range(40)]
 
 
 @pytest.fixture(scope="module")
-def client(
-    module_settings: Settings, make_worker: Callable[[str], Worker]
-) -> Iterator[CommandClient]:
-    for role in ("command-processor", "search-projection", "pricing-projection"):
-        make_worker(role)
-    with CommandClient(module_settings) as client:
-        client.send(c.register_product("PROBE", "probe"), timeout_s=120)
-        client.send_batch(
-            [c.register_product(s, f"Replay product {s}", brand="Acme") for s in SKUS]
-        )
-        client.send_batch(traffic(SKUS, 3000, seed=21))
-        assert_read_models_equal_oracle(module_settings, SKUS)
-        yield client
+def client(module_settings: Settings, system_client: CommandClient) -> Iterator[CommandClient]:
+    client = system_client
+    client.send_batch([c.register_product(s, f"Replay product {s}", brand="Acme") for s in SKUS])
+    client.send_batch(traffic(SKUS, 3000, seed=21))
+    assert_read_models_equal_oracle(module_settings, SKUS)
+    yield client
 
 
 def eventcart(settings: Settings, *args: str) -> subprocess.Popen[str]:
