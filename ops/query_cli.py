@@ -6,6 +6,7 @@ They call the same query functions as the query API, straight on the stores
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from ops.settings import get_settings
 from read_models.pricing import queries as pricing
-from read_models.pricing.models import ProductPrices
+from read_models.pricing.models import PricePoint, ProductPrices
 from read_models.query_api import reader_dsn
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest
@@ -147,40 +148,11 @@ def price_command(
             elif mode == "at":
                 assert at is not None
                 points = pricing.price_as_of(conn, schema, sku, at, currency)
-                table = Table(
-                    "currency",
-                    "amount",
-                    "type",
-                    "valid from",
-                    "valid to",
-                    title=f"{sku} as of {at.isoformat()}",
-                )
-                for point in points:
-                    table.add_row(
-                        point.currency,
-                        format_amount(point.amount),
-                        point.price_type,
-                        point.valid_from.isoformat(),
-                        point.valid_to.isoformat() if point.valid_to else "now",
-                    )
+                table = _intervals(f"{sku} as of {at.isoformat()}", points)
             elif mode == "history":
-                rows = pricing.price_history(conn, schema, sku, currency)
-                table = Table(
-                    "currency",
-                    "amount",
-                    "type",
-                    "valid from",
-                    "valid to",
-                    title=f"{sku} price history",
+                table = _intervals(
+                    f"{sku} price history", pricing.price_history(conn, schema, sku, currency)
                 )
-                for row in rows:
-                    table.add_row(
-                        row.currency,
-                        format_amount(row.amount),
-                        row.price_type,
-                        row.valid_from.isoformat(),
-                        row.valid_to.isoformat() if row.valid_to else "now",
-                    )
             else:
                 currencies = (
                     [currency]
@@ -214,3 +186,17 @@ def price_command(
 
 def _none(sku: str) -> ProductPrices:
     raise _fail(f"no product {sku}", 1)
+
+
+def _intervals(title: str, points: Sequence[PricePoint]) -> Table:
+    """Prices with their validity intervals, one row each."""
+    table = Table("currency", "amount", "type", "valid from", "valid to", title=title)
+    for point in points:
+        table.add_row(
+            point.currency,
+            format_amount(point.amount),
+            point.price_type,
+            point.valid_from.isoformat(),
+            point.valid_to.isoformat() if point.valid_to else "now",
+        )
+    return table
