@@ -3,6 +3,7 @@ duplicates, kill -9 mid-batch, a store going down, a poison event."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -98,3 +99,34 @@ def test_a_poison_event_is_dead_lettered_and_the_rest_applied(
     for role in ("search-projection", "pricing-projection"):
         letters = [r["value"] for r in read_topic(module_settings, topics.dead_letters(role))]
         assert any(d["key"] == "F-0" and d["error"]["rule"] == "json" for d in letters), role
+
+
+def test_two_workers_share_a_role_and_sigterm_loses_nothing(
+    client: CommandClient,
+    module_settings: Settings,
+    workers: dict[str, Worker],
+    make_worker: Callable[[str], Worker],
+) -> None:
+    from ops.status import collect
+
+    second = make_worker("pricing-projection")
+    futures = [client.submit(cmd) for cmd in traffic(SKUS, 2000, seed=7)]
+    client.flush()
+    for future in futures[:200]:
+        future.result(timeout=60)
+    second.stop()  # SIGTERM mid-stream: the batch in flight is finished and committed
+    workers["search-projection"].stop()
+    workers["search-projection"].start()
+    for future in futures:
+        future.result(timeout=120)
+    assert_read_models_equal_oracle(module_settings, SKUS)
+    third = make_worker("pricing-projection")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pricing = next(r for r in collect(module_settings, 0.5) if r.role == "pricing-projection")
+        if pricing.members == 2:
+            break
+    assert pricing.members == 2
+    client.send_batch(traffic(SKUS, 300, seed=8))
+    assert_read_models_equal_oracle(module_settings, SKUS)
+    third.stop()
