@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from ops.stack import maven, process
-from ops.stack.java import find_java
+from ops.stack.java import find_java, has_module
 from ops.stack.service import Service
 
 
@@ -92,6 +92,18 @@ class Elasticsearch(Service):
                 ]
             )
         )
+        # A trimmed JDK (the PyPI wheel) lacks the vector incubator module that
+        # jvm.options adds for Lucene's SIMD code; Elasticsearch runs without it.
+        java = find_java(self.name, 21, self.settings.java_home)
+        jvm_options = self.config_dir / "jvm.options"
+        text = jvm_options.read_text()
+        vector = "20-:--add-modules=jdk.incubator.vector"
+        disabled = f"# {vector}  (not in this JDK)"
+        if has_module(java, "jdk.incubator.vector"):
+            text = text.replace(disabled, vector)
+        else:
+            text = text.replace(f"\n{vector}", f"\n{disabled}")
+        jvm_options.write_text(text)
         heap = self.settings.elasticsearch_heap
         options = self.config_dir / "jvm.options.d"
         options.mkdir(exist_ok=True)

