@@ -58,7 +58,13 @@ class Settings(BaseSettings):
     min_insync_replicas: int = 1
 
     # --- stream workers ----------------------------------------------------
-    table_store: str = "rocksdb://"
+    # memory://, not rocksdb://: after a kill -9, a RocksDB store can hold writes
+    # whose changelog records were still in the producer buffer, and Faust's
+    # recovery then replays older changelog values over them, mixing old states
+    # with new stored results (found by tests/integration/test_processor_recovery.py).
+    # The in-memory store is rebuilt from the changelog alone: always a
+    # consistent prefix, and offsets are committed only after it is flushed.
+    table_store: str = "memory://"
     worker_id: str = "0"
     processor_batch_max: int = 2000
     processor_batch_within_s: float = 0.02

@@ -4,7 +4,7 @@ Each role is its own Faust app, hence its own consumer group, checkpoints and
 lag: one can fail, lag or be rebuilt while the others keep going (principle 4).
 The settings chosen here follow ../shared/FIELD-NOTES.md: at-least-once (never
 Faust's exactly_once), no web server, short commit interval, state tables in
-RocksDB under the worker's own data folder.
+memory (rebuilt from the changelog at start; see ops/settings.py for why not RocksDB).
 """
 
 from __future__ import annotations
