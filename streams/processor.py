@@ -125,8 +125,7 @@ class CommandProcessor:
         outcomes = [self.decide_one(ev, pending_states, pending_results) for ev in batch]
         await self.publish_events(outcomes)
         for outcome in outcomes:
-            with as_current(outcome.event):
-                self.store(outcome)
+            await self.store(outcome)
         for outcome in outcomes:
             await self.answer(outcome)
 
@@ -263,15 +262,27 @@ class CommandProcessor:
                         {"partition": metadata.partition, "offset": metadata.offset}
                     )
 
-    def store(self, outcome: Outcome) -> None:
+    async def store(self, outcome: Outcome) -> None:
+        """Write the result, then the state, to the table and its changelog, in that order.
+
+        Not through the table's ``__setitem__``: that queues the changelog record
+        in Faust's producer buffer, which two coroutines drain concurrently under
+        load, so a state record could reach Kafka before the result written
+        before it (the kill -9 test caught it). Sending each record ourselves, in
+        order, from this one coroutine keeps their order in the partition; Faust
+        still flushes the producer before it commits the commands' offsets.
+        """
         if outcome.replay or outcome.sku is None or outcome.command_id is None:
             return
         if outcome.result is None:
             return
-        # Result first, then state: see the table's comment in __init__.
-        self.catalog[result_key(outcome.sku, outcome.command_id)] = codec.encode(outcome.result)
+        partition = outcome.event.message.partition
+        writes = [(result_key(outcome.sku, outcome.command_id), codec.encode(outcome.result))]
         if outcome.state is not None:
-            self.catalog[state_key(outcome.sku)] = codec.encode(outcome.state.to_dict())
+            writes.append((state_key(outcome.sku), codec.encode(outcome.state.to_dict())))
+        for key, value in writes:
+            self.catalog.data[key] = value
+            await self.catalog.changelog_topic.send(key=key, value=value, partition=partition)
 
     async def answer(self, outcome: Outcome) -> None:
         if outcome.dead_letter is not None:
