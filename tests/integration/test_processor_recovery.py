@@ -7,8 +7,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-import pytest
-
 from ops.settings import Settings
 from ops.topics import Topics
 from producers import commands as c
@@ -17,14 +15,6 @@ from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.workers import Worker
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, open: under load Faust drains its changelog buffer from two coroutines, "
-    "so a product's state record can reach Kafka before the result record written before it; a "
-    "kill -9 between them leaves a state without its result, and the redelivered command is "
-    "applied again (seen about once in ten runs). Fix planned: keep recent results inside the "
-    "state record so both are one atomic write.",
-)
 def test_kill9_and_restart_loses_nothing_and_applies_nothing_twice(
     module_settings: Settings, make_worker: Callable[[str], Worker]
 ) -> None:
