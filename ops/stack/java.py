@@ -103,7 +103,9 @@ def find_java(
         if version is not None and (home / "bin" / "java").exists():
             found.append((version, home))
     good = [item for item in found if item[0] >= minimum]
-    if configured and configured not in [home for _, home in good]:
+    if configured and configured in [home for _, home in good]:
+        return configured  # EVENTCART_JAVA_HOME is honoured as given when it is new enough
+    if configured:
         configured_version = java_version(configured)
         raise StackError(
             service,

@@ -27,6 +27,7 @@ def fake_jdk(root: Path, name: str, version: str) -> Path:
 
 
 def test_newest_suitable_jdk_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ops.stack.java.wheel_jdk", lambda: None)
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "")
     fake_jdk(tmp_path, "jdk-17", "17.0.9")
@@ -38,6 +39,7 @@ def test_newest_suitable_jdk_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_no_suitable_jdk_installs_the_wheel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("ops.stack.java.wheel_jdk", lambda: None)  # as before any install
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "")
     fake_jdk(tmp_path, "jdk-17", "17.0.9")
