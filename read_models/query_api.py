@@ -157,6 +157,13 @@ class Stores:
         if searchable:
             await self.refresh_search()
 
+    async def pricing(
+        self, token: str | None, wait_ms: int, query: Callable[..., T], *args: Any
+    ) -> T:
+        """Run a pricing query on a pooled read-only connection, once `token` is applied."""
+        await self.consistent("pricing", token, wait_ms)
+        return await self.run(_with_pool(query), self.pg, self.schema, *args)
+
     async def refresh_search(self) -> None:
         """Make applied documents searchable now (one refresh for all waiting queries)."""
         asked = time.monotonic()
@@ -298,9 +305,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_min_position: MinPositionHeader = None,
     ) -> Any:
         """Current price in every currency, with status and stock."""
-        stores = stores_of(request)
-        await stores.consistent("pricing", min_position or x_min_position, wait_ms)
-        found = await stores.run(_with_pool(pricing.current_prices), stores.pg, stores.schema, sku)
+        found = await stores_of(request).pricing(
+            min_position or x_min_position, wait_ms, pricing.current_prices, sku
+        )
         return found if found is not None else _not_found(sku)
 
     @app.get("/prices/{sku}/as-of", response_model=list[PricePoint], tags=["pricing"])
@@ -314,10 +321,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_min_position: MinPositionHeader = None,
     ) -> Any:
         """The price valid at an instant, per currency (valid_from <= at < valid_to)."""
-        stores = stores_of(request)
-        await stores.consistent("pricing", min_position or x_min_position, wait_ms)
-        return await stores.run(
-            _with_pool(pricing.price_as_of), stores.pg, stores.schema, sku, at, currency
+        return await stores_of(request).pricing(
+            min_position or x_min_position, wait_ms, pricing.price_as_of, sku, at, currency
         )
 
     @app.get("/prices/{sku}/history", response_model=list[PriceInterval], tags=["pricing"])
@@ -331,10 +336,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_min_position: MinPositionHeader = None,
     ) -> Any:
         """Every price of the SKU as validity intervals, oldest first."""
-        stores = stores_of(request)
-        await stores.consistent("pricing", min_position or x_min_position, wait_ms)
-        return await stores.run(
-            _with_pool(pricing.price_history), stores.pg, stores.schema, sku, currency, limit
+        return await stores_of(request).pricing(
+            min_position or x_min_position, wait_ms, pricing.price_history, sku, currency, limit
         )
 
     @app.get("/prices/{sku}/lowest-30-days", response_model=OmnibusPrice, tags=["pricing"])
@@ -350,12 +353,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_min_position: MinPositionHeader = None,
     ) -> Any:
         """EU Omnibus: the lowest price of the 30 days before a price change."""
-        stores = stores_of(request)
-        await stores.consistent("pricing", min_position or x_min_position, wait_ms)
-        found = await stores.run(
-            _with_pool(pricing.lowest_price_30_days),
-            stores.pg,
-            stores.schema,
+        found = await stores_of(request).pricing(
+            min_position or x_min_position,
+            wait_ms,
+            pricing.lowest_price_30_days,
             sku,
             currency,
             before,
@@ -371,12 +372,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_min_position: MinPositionHeader = None,
     ) -> Any:
         """Current prices of up to 1,000 SKUs in one call (unknown SKUs are left out)."""
-        stores = stores_of(request)
-        await stores.consistent("pricing", min_position or x_min_position, wait_ms)
-        return await stores.run(
-            _with_pool(pricing.bulk_current_prices),
-            stores.pg,
-            stores.schema,
+        return await stores_of(request).pricing(
+            min_position or x_min_position,
+            wait_ms,
+            pricing.bulk_current_prices,
             body.skus,
             body.currency,
         )
