@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -16,7 +14,7 @@ from producers import commands as c
 from producers.client import CommandClient
 from read_models.query_api import create_app
 from tests.fixtures.read_models import wait_for_versions
-from tests.fixtures.workers import settings_env
+from tests.fixtures.workers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -137,19 +135,10 @@ def test_reserved_characters_in_a_suggest_prefix_are_dropped(api: TestClient) ->
 
 
 def test_search_and_price_from_the_shell(module_settings: Settings, client: CommandClient) -> None:
-    def shell(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "ops.cli", *args],
-            env=settings_env(module_settings),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    assert "Q-1" in shell("search", "runing shoe", "--max-price", "100")
-    assert "59.9" in shell("price", "Q-1")
-    assert "valid from" in shell("price", "Q-1", "--history")
-    assert "Q-1 as of" in shell("price", "Q-1", "--at", "2999-01-01T00:00:00+00:00")
-    assert "EU Omnibus" in shell("price", "Q-1", "--lowest-30-days")
+    assert "Q-1" in run_cli(module_settings, "search", "runing shoe", "--max-price", "100")
+    assert "59.9" in run_cli(module_settings, "price", "Q-1")
+    assert "valid from" in run_cli(module_settings, "price", "Q-1", "--history")
+    assert "Q-1 as of" in run_cli(
+        module_settings, "price", "Q-1", "--at", "2999-01-01T00:00:00+00:00"
+    )
+    assert "EU Omnibus" in run_cli(module_settings, "price", "Q-1", "--lowest-30-days")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,7 +16,7 @@ from producers.client import CommandClient
 from read_models.search.index import alias_target
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.read_models import search_docs
-from tests.fixtures.workers import Worker, settings_env
+from tests.fixtures.workers import Worker, run_cli
 
 SKUS = [f"M-{i}" for i in range(10)]
 
@@ -38,18 +36,6 @@ def workers(
     yield started
 
 
-def cli(settings: Settings, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
 def test_live_projection_refuses_an_older_model_until_a_replay(
     workers: dict[str, Worker], module_settings: Settings, es: Elasticsearch
 ) -> None:
@@ -67,7 +53,7 @@ def test_live_projection_refuses_an_older_model_until_a_replay(
     assert search_docs(module_settings, ["M-1"])["M-1"]["version"] < (renamed.version or 0)
     assert "rebuild it with `eventcart replay search`" in search.log.read_text()
 
-    cli(module_settings, "replay", "search")
+    run_cli(module_settings, "replay", "search")
     assert alias_target(es, alias) == f"{alias}_v2"
     assert_read_models_equal_oracle(module_settings, SKUS)  # the worker went on by itself
 
@@ -88,6 +74,6 @@ def test_repair_puts_back_what_a_store_lost(
                     sql.Identifier(schema), sql.Identifier(table)
                 )
             )
-    out = cli(module_settings, "replay", "all", "--from-offset", "0")
+    out = run_cli(module_settings, "replay", "all", "--from-offset", "0")
     assert "already there" in out
     assert_read_models_equal_oracle(module_settings, SKUS)
