@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run down test install stack-up stack-down lint typecheck bench clean
+.PHONY: run down test test-long install stack-up stack-down lint typecheck bench clean
 
 run: install
 	$(BIN)/eventcart up
@@ -16,7 +16,7 @@ down: install
 	$(BIN)/eventcart down
 
 test: install stack-up
-	$(BIN)/pytest -m "not benchmark" tests
+	$(BIN)/pytest -m "not benchmark and not long" tests
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+test-long: install stack-up
+	$(BIN)/pytest -m long -s tests
 
 bench: install stack-up
 	$(BIN)/pytest -m benchmark -s tests/benchmarks

@@ -22,6 +22,7 @@ from producers.client import producer_config
 from read_models.projection import PositionedEvent
 from schemas import codec
 from schemas.errors import ContractError
+from streams import dead_letters
 
 ALIASES = {
     "processor": "command-processor",
@@ -97,7 +98,10 @@ def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Re
     for letter in letters:
         record = letter.record
         try:
-            event = codec.decode_event(record["value"].encode())
+            raw = dead_letters.original(record)
+            if raw is None:
+                raw = _source_record(settings, record)
+            event = codec.decode_event(raw if raw is not None else b"")
         except ContractError as err:
             outcomes.append(
                 Redrive(letter.dlq_offset, "failed again", f"{err.field}: {err.message}")
@@ -123,11 +127,31 @@ def _resend_commands(settings: Settings, letters: list[Letter]) -> list[Redrive]
     producer = Producer(producer_config(settings))
     topic = Topics.from_settings(settings).commands
     for letter in letters:
-        key = letter.record.get("key")
-        producer.produce(
-            topic, key=key.encode() if key else None, value=letter.record["value"].encode()
-        )
+        raw = dead_letters.original(letter.record)
+        if raw is None:
+            raw = _source_record(settings, letter.record)
+        producer.produce(topic, key=dead_letters.original_key(letter.record), value=raw)
     producer.flush(30)
     return [
         Redrive(letter.dlq_offset, "resent", "answered on the results topic") for letter in letters
     ]
+
+
+def _source_record(settings: Settings, letter: dict[str, Any]) -> bytes | None:
+    """The original record at the dead letter's source, for letters that hold a prefix only."""
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "eventcart-dlq-reader",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        reader.assign([TopicPartition(letter["topic"], letter["partition"], letter["offset"])])
+        message = reader.poll(10)
+        if message is None or message.error() is not None or message.offset() != letter["offset"]:
+            return None
+        value: bytes | None = message.value()
+        return value
+    finally:
+        reader.close()

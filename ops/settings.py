@@ -58,16 +58,15 @@ class Settings(BaseSettings):
     min_insync_replicas: int = 1
 
     # --- stream workers ----------------------------------------------------
-    # memory://, not rocksdb://: after a kill -9, a RocksDB store can hold writes
-    # whose changelog records were still in the producer buffer, and Faust's
-    # recovery then replays older changelog values over them, mixing old states
-    # with new stored results (found by tests/integration/test_processor_recovery.py).
-    # The in-memory store is rebuilt from the changelog alone: always a
-    # consistent prefix, and offsets are committed only after it is flushed.
-    table_store: str = "memory://"
     worker_id: str = "0"
-    processor_batch_max: int = 2000
-    processor_batch_within_s: float = 0.02
+    processor_batch_max: int = 5000
+    # Static membership: a restarted processor keeps its partitions; a processor
+    # that does not come back loses them after this long.
+    processor_session_timeout_ms: int = 10_000
+    # A transaction open longer than this is aborted by the broker (a zombie's).
+    processor_transaction_timeout_ms: int = 15_000
+    # How long a stored result answers a repeated command_id (then it is a new command).
+    result_retention_s: int = 7 * 24 * 3600
     log_level: str = "warning"
     projection_batch_max: int = 5000
     projection_batch_within_s: float = 0.05

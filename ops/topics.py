@@ -49,6 +49,15 @@ class Topics:
     def results(self) -> str:
         return f"{self.prefix}.catalog.command-results"
 
+    @property
+    def processor_state(self) -> str:
+        """The command processor's changelog: product states and stored results.
+
+        Named as Faust named it when the processor kept its states in a Faust
+        table, so the states and results of an existing deployment carry over.
+        """
+        return f"{self.prefix}-command-processor-catalog-changelog"
+
     def dead_letters(self, consumer: str) -> str:
         if consumer not in CONSUMERS:
             raise ValueError(f"unknown consumer {consumer!r}; known: {', '.join(CONSUMERS)}")
@@ -82,6 +91,14 @@ def specs(settings: Settings) -> list[TopicSpec]:
             n,
             {**isr, "cleanup.policy": "delete", "retention.ms": WEEK_MS},
             "accepted/rejected answer to every command, keyed by SKU",
+        ),
+        TopicSpec(
+            t.processor_state,
+            n,
+            # Compacted: the last state per SKU and the last result per command id
+            # are what a restore needs; expired results are deleted by tombstones.
+            {**isr, "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+            "the command processor's product states and stored results (its changelog)",
         ),
         *(
             TopicSpec(

@@ -1,10 +1,11 @@
-"""The Faust application of one stream role (command processor, or a projection).
+"""The Faust application of one projection.
 
-Each role is its own Faust app, hence its own consumer group, checkpoints and
-lag: one can fail, lag or be rebuilt while the others keep going (principle 4).
-The settings chosen here follow ../shared/FIELD-NOTES.md: at-least-once (never
-Faust's exactly_once), no web server, short commit interval, state tables in
-memory (rebuilt from the changelog at start; see ops/settings.py for why not RocksDB).
+Each projection is its own Faust app, hence its own consumer group,
+checkpoints and lag: one can fail, lag or be rebuilt while the other keeps
+going. At-least-once (never Faust's ``exactly_once``, whose fencing and
+duplicates after rebalances are open issues upstream) with idempotent sinks,
+reading committed events only (``streams.faust_patches``), no web server, a
+short commit interval.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from pathlib import Path
 import faust
 
 from ops.settings import Settings
+from streams import faust_patches
 
 
 def datadir(settings: Settings, role: str) -> Path:
-    """Where this worker keeps its tables; two live workers must not share one."""
+    """Where Faust keeps this worker's local data; two live workers must not share one."""
     return settings.home / "workers" / f"{role}-{settings.worker_id}"
 
 
 def make_app(role: str, settings: Settings) -> faust.App:
+    faust_patches.apply()
     datadir(settings, role).parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         f"{settings.topic_prefix}-{role}",
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
-        store=settings.table_store,
         datadir=str(datadir(settings, role)),
         processing_guarantee="at_least_once",
         web_enabled=False,

@@ -34,6 +34,22 @@ BATCH_SECONDS = Histogram(
     ["consumer"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+COMMANDS = Counter(
+    "eventcart_commands_total",
+    "Commands the processor answered, by outcome (accepted, rejected, invalid, answered_again)",
+    ["outcome"],
+)
+TRANSACTIONS = Counter(
+    "eventcart_transactions_total",
+    "Kafka transactions of the command processor, by outcome (committed, aborted)",
+    ["outcome"],
+)
+RESTORE_SECONDS = Histogram(
+    "eventcart_restore_seconds",
+    "Time to bring a partition's local state store up to the end of its changelog",
+    ["consumer"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+)
 LAG = Gauge(
     "eventcart_consumer_lag",
     "Records behind the end of the partition, after the last batch",

@@ -1,294 +1,517 @@
-"""The command processor: the single writer per SKU.
+"""The command processor: the single, fenced writer of every product's history.
 
-Commands are keyed by SKU, so all commands of one product arrive in one
-partition, in order, at one processor. For each batch taken from the stream:
+A plain confluent-kafka loop (librdkafka's transactional producer is the
+mature exactly-once path in Python), around the pure batch decider
+(``streams.command_batch``). For each batch of commands:
 
-1. every command is decoded and checked against its contract; a broken one is
-   answered "rejected" (when it says who it is) and dead-lettered with the reason;
-2. a command_id already answered gets its stored result again and publishes nothing;
-3. the rest are decided against the product's state (the pure ``streams.catalog``);
-4. the batch's events are published and their delivery awaited;
-5. only then are the new states and results written to the changelog-backed
-   tables and the results published.
+1. before the first batch of a partition, its local store is brought up to
+   the end of the changelog (``streams.changelog``);
+2. the batch is decided against the stored states and results;
+3. in ONE Kafka transaction: the events (whose delivery is awaited first, so
+   each result can carry its events' positions), the results, the dead
+   letters, the new states and stored results in the changelog, and the
+   consumed offsets, sent with the consumer's group metadata (KIP-447);
+4. only after the commit, the local store takes the same changelog records.
 
-That order is what keeps "nothing accepted is ever lost": if the worker dies
-between 4 and 5, the commands are redelivered, decided again against the old
-state and produce byte-identical events (deterministic ids, timestamps from the
-command), which the read models' per-SKU version guards ignore. Offsets are
-committed by Faust only after the producer has flushed.
+Why this cannot fork the events topic or lose a command:
+
+* **Nothing half-done is visible.** Every consumer downstream reads committed
+  data only. A crash, an abort or a refused send leaves the batch's events,
+  results and offsets invisible together; the batch is read again and decided
+  against the same stored state.
+* **A zombie cannot commit.** The offsets go into the transaction with the
+  group generation, so a processor that lost its partitions (paused past its
+  session timeout, cut off from the group) has its commit refused, and its
+  events never become visible. A restarted processor with the same
+  ``transactional.id`` aborts whatever its previous incarnation left open.
+* **No record is skipped.** Records are taken from the consumer in order and
+  a batch that is not committed is rewound (``seek``) to its first offset:
+  the redelivered sequence is the original one. (Faust's consumer, which the
+  processor ran on before, could drop records it had already counted as read
+  around a rebalance; see the README's guarantees section.)
+* **The version guard.** An event that is not the SKU's stored version + 1 is
+  never published (``command_batch``).
+
+Recovery after kill -9 is fast by construction: static group membership
+(``group.instance.id``) gives the restarted process its partitions back
+without waiting for the session timeout, ``init_transactions`` aborts the old
+open transaction at once, and the local store only reads the changelog
+records written after its checkpoint.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import faust
 import orjson
-from aiokafka.partitioner import murmur2
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from ops.settings import Settings
 from ops.topics import Topics
 from schemas import codec
-from schemas.errors import ContractError
-from streams import dead_letters
-from streams.catalog import Accepted, ProductState, decide, evolve_all
-from streams.faust_event import as_current
+from streams import dead_letters, metrics
+from streams.admission import Admitted
+from streams.catalog import ProductState
+from streams.changelog import restore
+from streams.command_batch import (
+    BatchDecision,
+    Record,
+    admit_all,
+    decide_batch,
+    result_key,
+    state_key,
+)
+from streams.processor_store import PartitionStore
+
+__all__ = ["ROLE", "CommandProcessor"]
 
 log = logging.getLogger(__name__)
 
 ROLE = "command-processor"
 
 
+class _AbortedError(Exception):
+    """The batch's transaction was aborted: nothing of it is visible; read it again."""
+
+
+class _RebuildError(Exception):
+    """The producer or consumer cannot go on (fenced, fatal error): start them afresh."""
+
+
 @dataclass
-class Outcome:
-    """What one command of a batch led to, filled in as the batch proceeds."""
+class _Partition:
+    """A partition of the commands topic this processor owns now."""
 
-    event: Any  # the Faust event the command came in
-    sku: str | None = None
-    command_id: str | None = None
-    result: dict[str, Any] | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    state: ProductState | None = None
-    dead_letter: dict[str, Any] | None = None
-    replay: bool = False  # the result was stored before: answer again, store nothing
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives a key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def state_key(sku: str) -> bytes:
-    return b"state\x00" + sku.encode()
-
-
-def result_key(sku: str, command_id: str) -> bytes:
-    """Idempotency is per (SKU, command_id): the key lands in the SKU's partition."""
-    return f"result\x00{sku}\x00{command_id}".encode()
-
-
-def rejected(
-    command_id: str | None, sku: str | None, reason: str, message: str, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "command_id": command_id,
-        "sku": sku,
-        "status": "rejected",
-        "reason": reason,
-        "message": message,
-        **extra,
-    }
-
-
-def dead_letter(raw: bytes | None, message: Any, error: dict[str, str]) -> dict[str, Any]:
-    return dead_letters.dead_letter(ROLE, message, raw, error)
+    store: PartitionStore
+    restored: bool = False
+    expired_at: float = 0.0
 
 
 class CommandProcessor:
-    """Wires the pure decider to Kafka through one Faust app."""
+    """Runs until :meth:`stop`; rebuilds its Kafka clients after fencing or a fatal error."""
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        topics = Topics.from_settings(settings)
-        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
-        self.commands = app.topic(topics.commands, **raw)
-        self.events = app.topic(topics.events, **raw)
-        self.results = app.topic(topics.results, **raw)
-        self.dead_letters = app.topic(topics.dead_letters(ROLE), **raw)
-        # One table, one changelog partition per SKU partition, for both the
-        # product states and the stored results: a result is always written
-        # before the state it leads to, so any prefix of the changelog that
-        # holds a state also holds the results behind it. (Two tables are two
-        # partitions, whose writes a crash can cut at different points: then a
-        # redelivered command finds the new state but not its answer, and is
-        # applied twice.)
-        self.catalog = app.Table("catalog", partitions=settings.partitions, default=None, **raw)
-        app.agent(self.commands, name=ROLE, concurrency=1)(self.run)
+        self.topics = Topics.from_settings(settings)
+        self.group = f"{settings.topic_prefix}-{ROLE}"
+        #: one id per running processor: the transactional id and the static member id
+        self.instance = f"{self.group}-{settings.worker_id}"
+        self.datadir = settings.home / "workers" / f"{ROLE}-{settings.worker_id}"
+        self._stopping = threading.Event()
+        self._owned: dict[int, _Partition] = {}
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._reader: Consumer | None = None
+        self._partitions = settings.partitions
+        self._failures = 0
 
-    async def run(self, stream: Any) -> AsyncIterator[None]:
-        # (Faust's StreamT stub lacks take_events, which the Stream class has.)
-        async for batch in stream.take_events(
-            self.settings.processor_batch_max, within=self.settings.processor_batch_within_s
-        ):
-            await self.process(batch)
-            yield None
+    def stop(self) -> None:
+        self._stopping.set()
 
-    # --- one batch -----------------------------------------------------------
-    async def process(self, batch: Sequence[Any]) -> None:
-        pending_states: dict[str, ProductState] = {}
-        pending_results: dict[bytes, dict[str, Any]] = {}
-        outcomes = [self.decide_one(ev, pending_states, pending_results) for ev in batch]
-        await self.publish_events(outcomes)
-        for outcome in outcomes:
-            await self.store(outcome)
-        for outcome in outcomes:
-            await self.answer(outcome)
+    # ------------------------------------------------------------------ lifecycle
 
-    def decide_one(
-        self,
-        ev: Any,
-        pending_states: dict[str, ProductState],
-        pending_results: dict[bytes, dict[str, Any]],
-    ) -> Outcome:
-        outcome = Outcome(event=ev)
-        raw: bytes | None = ev.value
-        try:
-            command = codec.decode_command(raw if raw is not None else b"")
-        except ContractError as err:
-            command_id, sku = codec.best_effort_address(raw or b"")
-            outcome.command_id, outcome.sku = command_id, sku
-            outcome.dead_letter = dead_letter(raw, ev.message, err.to_dict())
-            if command_id is not None:
-                outcome.result = rejected(
-                    command_id, sku, "invalid", err.message, field=err.field, rule=err.rule
-                )
-            return outcome
-        sku, command_id = str(command["sku"]), str(command["command_id"])
-        outcome.sku, outcome.command_id = sku, command_id
-        key = ev.message.key
-        if key is not None and key != sku.encode():
-            # Another key means another partition, hence another writer: refuse it.
-            outcome.result = rejected(
-                command_id,
-                sku,
-                "invalid",
-                "the Kafka key of a command must be its SKU (one writer per product)",
-                field="sku",
-                rule="kafka_key",
-            )
-            outcome.dead_letter = dead_letter(
-                raw, ev.message, {"field": "sku", "rule": "kafka_key", "message": "key != sku"}
-            )
-            return outcome
-        expected = partition_for(key or sku.encode(), self.settings.partitions)
-        if ev.message.partition != expected:
-            # The SKU's commands must all reach one partition, whoever produced them.
-            outcome.result = rejected(
-                command_id,
-                sku,
-                "invalid",
-                "commands must be produced with the murmur2 partitioner (Kafka's Java default; "
-                "librdkafka/kcat: partitioner=murmur2_random)",
-                field="sku",
-                rule="partition",
-            )
-            outcome.dead_letter = dead_letter(
-                raw,
-                ev.message,
-                {"field": "sku", "rule": "partition", "message": f"expected partition {expected}"},
-            )
-            return outcome
-        rkey = result_key(sku, command_id)
-        with as_current(ev):
-            previous = pending_results.get(rkey) or self._load(rkey)
-            if previous is not None:
-                outcome.result, outcome.replay = previous, True
-                return outcome
-            state = pending_states.get(sku)
-            if state is None:
-                stored = self._load(state_key(sku))
-                state = ProductState.from_dict(stored) if stored else ProductState.empty(sku)
-        try:
-            decision = decide(command, state)
-        except Exception as exc:  # a bug in decide must not stop the partition
-            log.exception("deciding %s for %s failed", command_id, sku)
-            outcome.result = rejected(command_id, sku, "internal_error", repr(exc))
-            outcome.dead_letter = dead_letter(
-                raw, ev.message, {"field": "$", "rule": "internal_error", "message": repr(exc)}
-            )
-            return outcome
-        if isinstance(decision, Accepted):
-            outcome.events = decision.events
-            outcome.state = evolve_all(state, decision.events)
-            pending_states[sku] = outcome.state
-            outcome.result = {
-                "command_id": command_id,
-                "sku": sku,
-                "status": "accepted",
-                "version": outcome.state.version,
-                "event_ids": [e["event_id"] for e in decision.events],
-                "positions": [],
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._open()
+                while not self._stopping.is_set():
+                    self._step()
+            except _RebuildError as exc:
+                log.error("%s: %s; starting the Kafka clients afresh", self.instance, exc)
+                self._backoff()
+            except Exception:
+                # Kafka unreachable for longer than a call waits, a store that cannot
+                # be read: the processor never dies of it, it starts over.
+                log.exception("%s: processing failed; starting afresh", self.instance)
+                self._backoff()
+            finally:
+                self._close()
+
+    def _backoff(self) -> None:
+        self._failures += 1
+        self._stopping.wait(min(10.0, 0.2 * 2 ** min(self._failures, 6)))
+
+    def _open(self) -> None:
+        s = self.settings
+        self._producer = Producer(
+            {
+                "bootstrap.servers": s.kafka_bootstrap_servers,
+                "transactional.id": self.instance,
+                "transaction.timeout.ms": s.processor_transaction_timeout_ms,
+                "partitioner": "murmur2_random",  # the SKU's partition, as every producer
+                "compression.type": "lz4",
+                "linger.ms": 2,
+                "batch.size": 1024 * 1024,
+                "queue.buffering.max.messages": 1_000_000,
+                "message.max.bytes": 1024 * 1024,
             }
-        else:
-            outcome.result = rejected(
-                command_id, sku, decision.reason, decision.message, version=state.version
-            )
-        pending_results[rkey] = outcome.result
-        return outcome
+        )
+        # Fences an earlier incarnation with the same id and aborts what it left open.
+        self._producer.init_transactions(s.processor_transaction_timeout_ms / 1000)
+        self._reader = Consumer(
+            self._consumer_config(group=f"{self.group}-restore") | {"enable.partition.eof": True}
+        )
+        self._consumer = Consumer(
+            self._consumer_config(group=self.group)
+            | {
+                "group.instance.id": self.instance,
+                "session.timeout.ms": s.processor_session_timeout_ms,
+                "heartbeat.interval.ms": max(500, s.processor_session_timeout_ms // 10),
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
+        metadata = self._consumer.list_topics(self.topics.commands, timeout=30)
+        self._partitions = len(metadata.topics[self.topics.commands].partitions)
+        self._consumer.subscribe(
+            [self.topics.commands],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
 
-    def _load(self, key: bytes) -> dict[str, Any] | None:
-        value = self.catalog.get(key)
-        return orjson.loads(value) if value else None
+    def _consumer_config(self, group: str) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            "group.id": group,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "fetch.max.bytes": 32 * 1024 * 1024,
+        }
 
-    async def publish_events(self, outcomes: list[Outcome]) -> None:
-        """Publish every event of the batch and wait until Kafka has them all.
+    def _close(self) -> None:
+        for partition in self._owned.values():
+            partition.store.close()
+        self._owned.clear()
+        for client in (self._consumer, self._reader):
+            if client is not None:
+                try:
+                    client.close()
+                except (KafkaException, RuntimeError) as exc:
+                    log.warning("%s: closing a consumer: %s", self.instance, exc)
+        if self._producer is not None:
+            self._producer.flush(5)
+        self._consumer = self._reader = self._producer = None
 
-        A send that fails (broker down, timeout) is retried with backoff for as
-        long as it takes: the partition waits, it does not skip. Re-sent events
-        are identical, so a partial first attempt does no harm.
-        """
-        todo = [o for o in outcomes if o.events]
-        if not todo:
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            path = self.datadir / f"{self.topics.processor_state}-{tp.partition}.sqlite3"
+            self._owned[tp.partition] = _Partition(PartitionStore(path))
+        log.info("%s: assigned %s", self.instance, sorted(tp.partition for tp in partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            owned = self._owned.pop(tp.partition, None)
+            if owned is not None:
+                owned.store.close()
+        log.info("%s: revoked %s", self.instance, sorted(tp.partition for tp in partitions))
+
+    # ------------------------------------------------------------------ one batch
+
+    def _step(self) -> None:
+        messages = self._take()
+        if not messages:
             return
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential(multiplier=0.2, max=10),
-            stop=stop_never,
-            retry=retry_if_exception_type(Exception),
-            before_sleep=lambda state: log.warning(
-                "publishing events failed (%s); retrying",
-                state.outcome and state.outcome.exception(),
-            ),
-            reraise=True,
-        ):
-            with attempt:
-                futures = [
-                    (o, await self.events.send(key=o.sku.encode(), value=codec.encode(e)))
-                    for o in todo
-                    if o.sku is not None
-                    for e in o.events
-                ]
-                for o in todo:
-                    assert o.result is not None
-                    o.result["positions"] = []
-                for o, future in futures:
-                    metadata = await future
-                    assert o.result is not None
-                    o.result["positions"].append(
-                        {"partition": metadata.partition, "offset": metadata.offset}
+        began = time.perf_counter()
+        records = [
+            Record(m.partition() or 0, m.offset() or 0, m.key(), m.value()) for m in messages
+        ]
+        first: dict[int, int] = {}
+        for record in records:
+            first.setdefault(record.partition, record.offset)
+        for partition in first:
+            self._restored(partition)
+        try:
+            decision = self._decide(records)
+            written = self._transact(decision, records)
+        except _AbortedError as exc:
+            metrics.TRANSACTIONS.labels("aborted").inc()
+            log.warning("%s: batch aborted (%s); reading it again", self.instance, exc)
+            self._rewind(first)
+            self._backoff()
+            return
+        self._failures = 0
+        metrics.TRANSACTIONS.labels("committed").inc()
+        for partition, (changes, checkpoint) in written.items():
+            owned = self._owned.get(partition)
+            if owned is not None:
+                owned.store.write(changes, checkpoint)
+        self._record(decision, records, time.perf_counter() - began)
+
+    def _take(self) -> list[Message]:
+        """What the consumer has now, up to a batch; or wait briefly for the first record.
+
+        Batches grow by themselves under load (records arrive while a
+        transaction commits) and stay small, hence fresh, when load is low.
+        """
+        assert self._consumer is not None
+        size = self.settings.processor_batch_max
+        messages = self._consumer.consume(size, timeout=0)
+        if not messages:
+            messages = self._consumer.consume(1, timeout=0.1)
+            if messages:
+                messages += self._consumer.consume(size - 1, timeout=0)
+        kept = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                kept.append(message)
+            elif error.fatal():
+                raise _RebuildError(f"consumer: {error}")
+            elif error.code() != KafkaError._PARTITION_EOF:
+                log.warning("%s: consumer: %s", self.instance, error)
+        return kept
+
+    def _restored(self, partition: int) -> _Partition:
+        owned = self._owned[partition]
+        if not owned.restored:
+            assert self._reader is not None
+            began = time.monotonic()
+            restore(self._reader, self.topics.processor_state, partition, owned.store)
+            metrics.RESTORE_SECONDS.labels(ROLE).observe(time.monotonic() - began)
+            owned.restored = True
+        return owned
+
+    def _decide(self, records: list[Record]) -> BatchDecision:
+        """Admit the records, load what the admitted ones name from the partitions'
+        stores, then decide the batch."""
+        admissions = admit_all(records, self._partitions)
+        keys: dict[int, set[bytes]] = defaultdict(set)
+        for record, admitted in admissions:
+            if isinstance(admitted, Admitted):
+                keys[record.partition].add(state_key(admitted.sku))
+                keys[record.partition].add(result_key(admitted.sku, admitted.command_id))
+        states: dict[str, ProductState] = {}
+        results: dict[tuple[str, str], dict[str, Any]] = {}
+        for partition, wanted in keys.items():
+            for key, value in self._owned[partition].store.load(list(wanted)).items():
+                kind, sku, *rest = key.split(b"\x00")
+                if kind == b"state":
+                    states[sku.decode()] = ProductState.from_dict(orjson.loads(value))
+                elif rest:
+                    results[(sku.decode(), rest[0].decode())] = orjson.loads(value)
+        return decide_batch(admissions, states, results)
+
+    # ------------------------------------------------------------------ the transaction
+
+    def _transact(
+        self, decision: BatchDecision, records: list[Record]
+    ) -> dict[int, tuple[list[tuple[bytes, bytes | None, int]], int]]:
+        """Publish the batch in one transaction; return, per partition, the changelog
+        records written and the checkpoint they reach. Raises _AbortedError or _RebuildError."""
+        producer, consumer = self._producer, self._consumer
+        assert producer is not None and consumer is not None
+        failures: list[str] = []
+        changelog: dict[int, list[tuple[bytes, bytes | None, int]]] = defaultdict(list)
+        checkpoints: dict[int, int] = {}
+
+        def delivered(
+            on_success: Callable[[Message], None], err: KafkaError | None, msg: Message
+        ) -> None:
+            if err is not None:
+                failures.append(f"{msg.topic()}: {err}")
+            else:
+                on_success(msg)
+
+        def changelog_written(msg: Message) -> None:
+            partition = msg.partition() or 0
+            checkpoints[partition] = max(checkpoints.get(partition, 0), (msg.offset() or 0) + 1)
+
+        def to_changelog(partition: int, key: bytes, value: bytes | None) -> None:
+            changelog[partition].append((key, value, now_ms))
+            self._produce(
+                self.topics.processor_state,
+                key,
+                value,
+                partition=partition,
+                on_delivery=functools.partial(delivered, changelog_written),
+            )
+
+        now_ms = int(time.time() * 1000)
+        try:
+            producer.begin_transaction()
+            positions: list[dict[str, int]] = [{} for _ in decision.events]
+
+            def event_written(index: int, msg: Message) -> None:
+                positions[index] = {"partition": msg.partition() or 0, "offset": msg.offset() or 0}
+
+            for index, (sku, event) in enumerate(decision.events):
+                self._produce(
+                    self.topics.events,
+                    sku.encode(),
+                    codec.encode(event),
+                    on_delivery=functools.partial(
+                        delivered, functools.partial(event_written, index)
+                    ),
+                )
+            if decision.events:
+                self._flush(failures)
+            for answer in decision.answers:
+                if answer.events:
+                    assert answer.result is not None
+                    answer.result["positions"] = [positions[i] for i in answer.events]
+                if answer.dead_letter is not None:
+                    letter = dead_letters.dead_letter(
+                        ROLE,
+                        topic=self.topics.commands,
+                        partition=answer.record.partition,
+                        offset=answer.record.offset,
+                        key=answer.record.key,
+                        raw=answer.record.value,
+                        error=answer.dead_letter.to_dict(),
                     )
-
-    async def store(self, outcome: Outcome) -> None:
-        """Write the result, then the state, to the table and its changelog, in that order.
-
-        Not through the table's ``__setitem__``: that queues the changelog record
-        in Faust's producer buffer, which two coroutines drain concurrently under
-        load, so a state record could reach Kafka before the result written
-        before it (the kill -9 test caught it). Sending each record ourselves, in
-        order, from this one coroutine keeps their order in the partition; Faust
-        still flushes the producer before it commits the commands' offsets.
-        """
-        if outcome.replay or outcome.sku is None or outcome.command_id is None:
-            return
-        if outcome.result is None:
-            return
-        partition = outcome.event.message.partition
-        writes = [(result_key(outcome.sku, outcome.command_id), codec.encode(outcome.result))]
-        if outcome.state is not None:
-            writes.append((state_key(outcome.sku), codec.encode(outcome.state.to_dict())))
-        for key, value in writes:
-            self.catalog.data[key] = value
-            await self.catalog.changelog_topic.send(key=key, value=value, partition=partition)
-
-    async def answer(self, outcome: Outcome) -> None:
-        if outcome.dead_letter is not None:
-            await self.dead_letters.send(
-                key=outcome.event.message.key, value=codec.encode(outcome.dead_letter)
+                    self._produce(
+                        self.topics.dead_letters(ROLE), answer.record.key, codec.encode(letter)
+                    )
+                if answer.result is None:
+                    continue
+                encoded = codec.encode(answer.result)
+                key = answer.sku.encode() if answer.sku else None
+                self._produce(self.topics.results, key, encoded)
+                if answer.store and answer.sku is not None and answer.command_id is not None:
+                    to_changelog(
+                        answer.record.partition, result_key(answer.sku, answer.command_id), encoded
+                    )
+            for sku, (partition, state) in decision.states.items():
+                to_changelog(partition, state_key(sku), codec.encode(state.to_dict()))
+            for partition in {r.partition for r in records}:
+                for key in self._expired(partition):
+                    to_changelog(partition, key, None)
+            self._flush(failures)
+            offsets = self._offsets(records)
+            producer.send_offsets_to_transaction(
+                offsets, consumer.consumer_group_metadata(), self._timeout_s
             )
-        if outcome.result is not None:
-            key = outcome.sku.encode() if outcome.sku else None
-            await self.results.send(key=key, value=codec.encode(outcome.result))
+            self._commit()
+        except KafkaException as exc:
+            self._abort_after(exc.args[0])
+        except _AbortedError:
+            self._abort_after(None)
+        return {
+            p: (changes, checkpoints.get(p, 0))
+            for p, changes in changelog.items()
+            if p in checkpoints
+        }
+
+    @property
+    def _timeout_s(self) -> float:
+        return self.settings.processor_transaction_timeout_ms / 1000
+
+    def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    ) -> None:
+        assert self._producer is not None
+        kwargs: dict[str, Any] = {"key": key, "value": value}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if on_delivery is not None:
+            kwargs["on_delivery"] = on_delivery
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                return
+            except BufferError:  # the local queue is full: let it drain
+                self._producer.poll(0.05)
+
+    def _flush(self, failures: list[str]) -> None:
+        assert self._producer is not None
+        if self._producer.flush(self._timeout_s):
+            raise _AbortedError("records not delivered in time")
+        if failures:
+            raise _AbortedError(f"{len(failures)} record(s) refused, first: {failures[0]}")
+
+    def _commit(self) -> None:
+        """Commit, retrying what librdkafka calls retriable (a timeout) with the same
+        transaction; anything else is raised."""
+        assert self._producer is not None
+        while True:
+            try:
+                self._producer.commit_transaction(self._timeout_s)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.retriable() and not err.txn_requires_abort() and not err.fatal():
+                    log.warning("%s: commit not confirmed yet (%s); retrying", self.instance, err)
+                    continue
+                raise
+
+    def _abort_after(self, err: KafkaError | None) -> None:
+        """Abort the open transaction, then raise _AbortedError (or _RebuildError when fatal)."""
+        assert self._producer is not None
+        if err is not None and err.fatal():
+            raise _RebuildError(f"producer: {err}")
+        for _ in range(5):
+            try:
+                self._producer.abort_transaction(self._timeout_s)
+                break
+            except KafkaException as exc:
+                abort_err: KafkaError = exc.args[0]
+                if abort_err.fatal() or not abort_err.retriable():
+                    raise _RebuildError(f"aborting: {abort_err}") from exc
+        else:
+            raise _RebuildError("the transaction could not be aborted")
+        raise _AbortedError(str(err) if err is not None else "a record was refused")
+
+    def _offsets(self, records: list[Record]) -> list[TopicPartition]:
+        last: dict[int, int] = {}
+        for record in records:
+            last[record.partition] = max(last.get(record.partition, -1), record.offset)
+        return [TopicPartition(self.topics.commands, p, offset + 1) for p, offset in last.items()]
+
+    def _rewind(self, first: dict[int, int]) -> None:
+        """Read an aborted batch again from its first record: redelivery in the same order."""
+        assert self._consumer is not None
+        for partition, offset in first.items():
+            if partition not in self._owned:
+                continue  # revoked meanwhile: its new owner starts from the committed offset
+            try:
+                self._consumer.seek(TopicPartition(self.topics.commands, partition, offset))
+            except KafkaException as exc:
+                raise _RebuildError(f"cannot rewind partition {partition}: {exc}") from exc
+
+    def _expired(self, partition: int) -> list[bytes]:
+        """Stored results past their retention, at most once a minute per partition."""
+        owned = self._owned[partition]
+        now = time.monotonic()
+        if now - owned.expired_at < 60:
+            return []
+        owned.expired_at = now
+        before_ms = int((time.time() - self.settings.result_retention_s) * 1000)
+        return owned.store.expired_results(before_ms, limit=10_000)
+
+    def _record(self, decision: BatchDecision, records: list[Record], seconds: float) -> None:
+        metrics.BATCH_SIZE.labels(ROLE).observe(len(records))
+        metrics.BATCH_SECONDS.labels(ROLE).observe(seconds)
+        for answer in decision.answers:
+            outcome = (
+                "invalid"
+                if answer.dead_letter is not None
+                else (
+                    answer.result["status"] if answer.result and answer.store else "answered_again"
+                )
+            )
+            metrics.COMMANDS.labels(outcome).inc()
+        assert self._consumer is not None
+        last: dict[int, int] = {}
+        for record in records:
+            last[record.partition] = max(last.get(record.partition, -1), record.offset)
+        for partition, offset in last.items():
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self.topics.commands, partition), cached=True
+            )
+            if high is not None and high >= 0:
+                metrics.LAG.labels(ROLE, str(partition)).set(max(0, high - offset - 1))

@@ -89,7 +89,7 @@ class Projection:
             try:
                 event = codec.decode_event(ev.value if ev.value is not None else b"")
             except ContractError as err:
-                letters.append(dead_letter(self.role, ev.message, ev.value, err.to_dict()))
+                letters.append(self._letter(ev, err.to_dict()))
                 continue
             events.append(PositionedEvent(event, ev.message.partition, ev.message.offset))
         report = await self.apply(events) if events else ApplyReport()
@@ -97,10 +97,22 @@ class Projection:
         for failed, reason in report.failed:
             ev = by_offset[(failed.partition, failed.offset)]
             error = {"field": "$", "rule": "store_rejected", "message": reason}
-            letters.append(dead_letter(self.role, ev.message, ev.value, error))
+            letters.append(self._letter(ev, error))
         for letter in letters:
             await self.dead_letters.send(value=codec.encode(letter))
         self.record(batch, report, len(letters), time.perf_counter() - began)
+
+    def _letter(self, ev: Any, error: dict[str, str]) -> dict[str, Any]:
+        message = ev.message
+        return dead_letter(
+            self.role,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            raw=ev.value,
+            error=error,
+        )
 
     async def apply(self, events: list[PositionedEvent]) -> ApplyReport:
         """Hand the batch to the sink, retrying while the store is unavailable."""

@@ -1,7 +1,15 @@
-"""Running one stream role as a Faust worker process."""
+"""Running one stream role as a worker process.
+
+The command processor is a plain confluent-kafka loop (it needs Kafka
+transactions, which Faust cannot give reliably); the projections are Faust
+apps. Each role is its own consumer group, so one can fail, lag or be rebuilt
+while the others keep going.
+"""
 
 from __future__ import annotations
 
+import logging
+import signal
 from collections.abc import Callable
 
 import faust
@@ -16,10 +24,6 @@ from streams.processor import CommandProcessor
 from streams.projections import Projection
 
 
-def _processor(app: faust.App, settings: Settings) -> object:
-    return CommandProcessor(app, settings)
-
-
 def _projection(role: str) -> Callable[[faust.App, Settings], object]:
     def build(app: faust.App, settings: Settings) -> object:
         return Projection(app, settings, role, lambda: sinks.sink_for(role, settings))
@@ -27,12 +31,14 @@ def _projection(role: str) -> Callable[[faust.App, Settings], object]:
     return build
 
 
-#: The roles a worker can run; each is its own Faust app and consumer group.
-ROLES: dict[str, Callable[[faust.App, Settings], object]] = {
-    PROCESSOR: _processor,
+#: The projections, each its own Faust app and consumer group.
+PROJECTIONS: dict[str, Callable[[faust.App, Settings], object]] = {
     "search-projection": _projection("search-projection"),
     "pricing-projection": _projection("pricing-projection"),
 }
+
+#: Every role a worker can run.
+ROLES = (PROCESSOR, *PROJECTIONS)
 
 #: Short names accepted by `eventcart worker --only`.
 ALIASES = {"processor": PROCESSOR, "search": "search-projection", "pricing": "pricing-projection"}
@@ -40,19 +46,33 @@ ALIASES = {"processor": PROCESSOR, "search": "search-projection", "pricing": "pr
 
 def build(role: str, settings: Settings) -> faust.App:
     app = make_app(role, settings)
-    ROLES[role](app, settings)
+    PROJECTIONS[role](app, settings)
     return app
 
 
 def run(role: str, settings: Settings) -> None:
     """Create the topics if needed and run the role until SIGTERM/SIGINT.
 
-    Faust's worker stops the agents, flushes the producer and commits the
-    offsets of everything processed on a clean shutdown.
+    On SIGTERM the processor finishes its batch's transaction and leaves; a
+    projection's Faust worker stops its agent, flushes and commits.
     """
     topics.create(settings)
     metrics.serve(role, settings.metrics_port)
+    if role == PROCESSOR:
+        _run_processor(settings)
+        return
     mode.loop.use("uvloop")  # libuv's event loop: the cheapest speed-up Faust has
     app = build(role, settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
+
+
+def _run_processor(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+    processor = CommandProcessor(settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: processor.stop())
+    processor.run()
