@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # that does not come back loses them after this long.
     processor_session_timeout_ms: int = 10_000
     # A transaction open longer than this is aborted by the broker (a zombie's).
-    processor_transaction_timeout_ms: int = 15_000
+    processor_transaction_timeout_ms: int = 10_000
     # How long a stored result answers a repeated command_id (then it is a new command).
     result_retention_s: int = 7 * 24 * 3600
     log_level: str = "warning"

@@ -58,7 +58,9 @@ def restore(consumer: Consumer, topic: str, partition: int, store: PartitionStor
         while not done:
             records: list[tuple[bytes, bytes | None, int]] = []
             reached = start
-            for message in consumer.consume(_BATCH, timeout=1.0):
+            # What is fetched already, else wait (briefly) for the next record or the end.
+            messages = consumer.consume(_BATCH, timeout=0) or consumer.consume(1, timeout=1.0)
+            for message in messages:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:

@@ -41,23 +41,21 @@ records written after its checkpoint.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ops.settings import Settings
 from ops.topics import Topics
-from schemas import codec
-from streams import dead_letters, metrics
+from streams import metrics
 from streams.admission import Admitted
+from streams.batch_writer import AbortedError, BatchWriter, FencedError
 from streams.catalog import ProductState
 from streams.changelog import restore
 from streams.command_batch import (
@@ -75,14 +73,6 @@ __all__ = ["ROLE", "CommandProcessor"]
 log = logging.getLogger(__name__)
 
 ROLE = "command-processor"
-
-
-class _AbortedError(Exception):
-    """The batch's transaction was aborted: nothing of it is visible; read it again."""
-
-
-class _RebuildError(Exception):
-    """The producer or consumer cannot go on (fenced, fatal error): start them afresh."""
 
 
 @dataclass
@@ -107,7 +97,7 @@ class CommandProcessor:
         self._stopping = threading.Event()
         self._owned: dict[int, _Partition] = {}
         self._consumer: Consumer | None = None
-        self._producer: Producer | None = None
+        self._writer: BatchWriter | None = None
         self._reader: Consumer | None = None
         self._partitions = settings.partitions
         self._failures = 0
@@ -123,7 +113,7 @@ class CommandProcessor:
                 self._open()
                 while not self._stopping.is_set():
                     self._step()
-            except _RebuildError as exc:
+            except FencedError as exc:
                 log.error("%s: %s; starting the Kafka clients afresh", self.instance, exc)
                 self._backoff()
             except Exception:
@@ -140,21 +130,13 @@ class CommandProcessor:
 
     def _open(self) -> None:
         s = self.settings
-        self._producer = Producer(
-            {
-                "bootstrap.servers": s.kafka_bootstrap_servers,
-                "transactional.id": self.instance,
-                "transaction.timeout.ms": s.processor_transaction_timeout_ms,
-                "partitioner": "murmur2_random",  # the SKU's partition, as every producer
-                "compression.type": "lz4",
-                "linger.ms": 2,
-                "batch.size": 1024 * 1024,
-                "queue.buffering.max.messages": 1_000_000,
-                "message.max.bytes": 1024 * 1024,
-            }
+        self._writer = BatchWriter(
+            s.kafka_bootstrap_servers,
+            self.instance,
+            self.topics,
+            ROLE,
+            timeout_s=s.processor_transaction_timeout_ms / 1000,
         )
-        # Fences an earlier incarnation with the same id and aborts what it left open.
-        self._producer.init_transactions(s.processor_transaction_timeout_ms / 1000)
         self._reader = Consumer(
             self._consumer_config(group=f"{self.group}-restore") | {"enable.partition.eof": True}
         )
@@ -197,9 +179,9 @@ class CommandProcessor:
                     client.close()
                 except (KafkaException, RuntimeError) as exc:
                     log.warning("%s: closing a consumer: %s", self.instance, exc)
-        if self._producer is not None:
-            self._producer.flush(5)
-        self._consumer = self._reader = self._producer = None
+        if self._writer is not None:
+            self._writer.close()
+        self._consumer = self._reader = self._writer = None
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -229,10 +211,16 @@ class CommandProcessor:
             first.setdefault(record.partition, record.offset)
         for partition in first:
             self._restored(partition)
+        decision = self._decide(records)
+        assert self._writer is not None and self._consumer is not None
         try:
-            decision = self._decide(records)
-            written = self._transact(decision, records)
-        except _AbortedError as exc:
+            written = self._writer.write(
+                decision,
+                self._offsets(records),
+                self._consumer.consumer_group_metadata(),
+                {p: self._expired(p) for p in first},
+            )
+        except AbortedError as exc:
             metrics.TRANSACTIONS.labels("aborted").inc()
             log.warning("%s: batch aborted (%s); reading it again", self.instance, exc)
             self._rewind(first)
@@ -251,21 +239,30 @@ class CommandProcessor:
 
         Batches grow by themselves under load (records arrive while a
         transaction commits) and stay small, hence fresh, when load is low.
+        A rebalance can run inside any ``consume`` call; records of a partition
+        that was revoked (or revoked and assigned again) since they were read
+        are dropped: its owner reads them again from the committed offset.
         """
-        assert self._consumer is not None
+        consumer = self._consumer
+        assert consumer is not None
         size = self.settings.processor_batch_max
-        messages = self._consumer.consume(size, timeout=0)
-        if not messages:
-            messages = self._consumer.consume(1, timeout=0.1)
-            if messages:
-                messages += self._consumer.consume(size - 1, timeout=0)
+        taken: list[tuple[Message, _Partition | None]] = []
+
+        def consume(count: int, timeout: float) -> int:
+            messages = consumer.consume(count, timeout=timeout)
+            taken.extend((m, self._owned.get(m.partition() or 0)) for m in messages)
+            return len(messages)
+
+        if not consume(size, 0) and consume(1, 0.1):
+            consume(size - 1, 0)
         kept = []
-        for message in messages:
+        for message, owner in taken:
             error = message.error()
             if error is None:
-                kept.append(message)
+                if owner is not None and self._owned.get(message.partition() or 0) is owner:
+                    kept.append(message)
             elif error.fatal():
-                raise _RebuildError(f"consumer: {error}")
+                raise FencedError(f"consumer: {error}")
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("%s: consumer: %s", self.instance, error)
         return kept
@@ -300,172 +297,6 @@ class CommandProcessor:
                     results[(sku.decode(), rest[0].decode())] = orjson.loads(value)
         return decide_batch(admissions, states, results)
 
-    # ------------------------------------------------------------------ the transaction
-
-    def _transact(
-        self, decision: BatchDecision, records: list[Record]
-    ) -> dict[int, tuple[list[tuple[bytes, bytes | None, int]], int]]:
-        """Publish the batch in one transaction; return, per partition, the changelog
-        records written and the checkpoint they reach. Raises _AbortedError or _RebuildError."""
-        producer, consumer = self._producer, self._consumer
-        assert producer is not None and consumer is not None
-        failures: list[str] = []
-        changelog: dict[int, list[tuple[bytes, bytes | None, int]]] = defaultdict(list)
-        checkpoints: dict[int, int] = {}
-
-        def delivered(
-            on_success: Callable[[Message], None], err: KafkaError | None, msg: Message
-        ) -> None:
-            if err is not None:
-                failures.append(f"{msg.topic()}: {err}")
-            else:
-                on_success(msg)
-
-        def changelog_written(msg: Message) -> None:
-            partition = msg.partition() or 0
-            checkpoints[partition] = max(checkpoints.get(partition, 0), (msg.offset() or 0) + 1)
-
-        def to_changelog(partition: int, key: bytes, value: bytes | None) -> None:
-            changelog[partition].append((key, value, now_ms))
-            self._produce(
-                self.topics.processor_state,
-                key,
-                value,
-                partition=partition,
-                on_delivery=functools.partial(delivered, changelog_written),
-            )
-
-        now_ms = int(time.time() * 1000)
-        try:
-            producer.begin_transaction()
-            positions: list[dict[str, int]] = [{} for _ in decision.events]
-
-            def event_written(index: int, msg: Message) -> None:
-                positions[index] = {"partition": msg.partition() or 0, "offset": msg.offset() or 0}
-
-            for index, (sku, event) in enumerate(decision.events):
-                self._produce(
-                    self.topics.events,
-                    sku.encode(),
-                    codec.encode(event),
-                    on_delivery=functools.partial(
-                        delivered, functools.partial(event_written, index)
-                    ),
-                )
-            if decision.events:
-                self._flush(failures)
-            for answer in decision.answers:
-                if answer.events:
-                    assert answer.result is not None
-                    answer.result["positions"] = [positions[i] for i in answer.events]
-                if answer.dead_letter is not None:
-                    letter = dead_letters.dead_letter(
-                        ROLE,
-                        topic=self.topics.commands,
-                        partition=answer.record.partition,
-                        offset=answer.record.offset,
-                        key=answer.record.key,
-                        raw=answer.record.value,
-                        error=answer.dead_letter.to_dict(),
-                    )
-                    self._produce(
-                        self.topics.dead_letters(ROLE), answer.record.key, codec.encode(letter)
-                    )
-                if answer.result is None:
-                    continue
-                encoded = codec.encode(answer.result)
-                key = answer.sku.encode() if answer.sku else None
-                self._produce(self.topics.results, key, encoded)
-                if answer.store and answer.sku is not None and answer.command_id is not None:
-                    to_changelog(
-                        answer.record.partition, result_key(answer.sku, answer.command_id), encoded
-                    )
-            for sku, (partition, state) in decision.states.items():
-                to_changelog(partition, state_key(sku), codec.encode(state.to_dict()))
-            for partition in {r.partition for r in records}:
-                for key in self._expired(partition):
-                    to_changelog(partition, key, None)
-            self._flush(failures)
-            offsets = self._offsets(records)
-            producer.send_offsets_to_transaction(
-                offsets, consumer.consumer_group_metadata(), self._timeout_s
-            )
-            self._commit()
-        except KafkaException as exc:
-            self._abort_after(exc.args[0])
-        except _AbortedError:
-            self._abort_after(None)
-        return {
-            p: (changes, checkpoints.get(p, 0))
-            for p, changes in changelog.items()
-            if p in checkpoints
-        }
-
-    @property
-    def _timeout_s(self) -> float:
-        return self.settings.processor_transaction_timeout_ms / 1000
-
-    def _produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        *,
-        partition: int | None = None,
-        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
-    ) -> None:
-        assert self._producer is not None
-        kwargs: dict[str, Any] = {"key": key, "value": value}
-        if partition is not None:
-            kwargs["partition"] = partition
-        if on_delivery is not None:
-            kwargs["on_delivery"] = on_delivery
-        while True:
-            try:
-                self._producer.produce(topic, **kwargs)
-                return
-            except BufferError:  # the local queue is full: let it drain
-                self._producer.poll(0.05)
-
-    def _flush(self, failures: list[str]) -> None:
-        assert self._producer is not None
-        if self._producer.flush(self._timeout_s):
-            raise _AbortedError("records not delivered in time")
-        if failures:
-            raise _AbortedError(f"{len(failures)} record(s) refused, first: {failures[0]}")
-
-    def _commit(self) -> None:
-        """Commit, retrying what librdkafka calls retriable (a timeout) with the same
-        transaction; anything else is raised."""
-        assert self._producer is not None
-        while True:
-            try:
-                self._producer.commit_transaction(self._timeout_s)
-                return
-            except KafkaException as exc:
-                err: KafkaError = exc.args[0]
-                if err.retriable() and not err.txn_requires_abort() and not err.fatal():
-                    log.warning("%s: commit not confirmed yet (%s); retrying", self.instance, err)
-                    continue
-                raise
-
-    def _abort_after(self, err: KafkaError | None) -> None:
-        """Abort the open transaction, then raise _AbortedError (or _RebuildError when fatal)."""
-        assert self._producer is not None
-        if err is not None and err.fatal():
-            raise _RebuildError(f"producer: {err}")
-        for _ in range(5):
-            try:
-                self._producer.abort_transaction(self._timeout_s)
-                break
-            except KafkaException as exc:
-                abort_err: KafkaError = exc.args[0]
-                if abort_err.fatal() or not abort_err.retriable():
-                    raise _RebuildError(f"aborting: {abort_err}") from exc
-        else:
-            raise _RebuildError("the transaction could not be aborted")
-        raise _AbortedError(str(err) if err is not None else "a record was refused")
-
     def _offsets(self, records: list[Record]) -> list[TopicPartition]:
         last: dict[int, int] = {}
         for record in records:
@@ -481,7 +312,7 @@ class CommandProcessor:
             try:
                 self._consumer.seek(TopicPartition(self.topics.commands, partition, offset))
             except KafkaException as exc:
-                raise _RebuildError(f"cannot rewind partition {partition}: {exc}") from exc
+                raise FencedError(f"cannot rewind partition {partition}: {exc}") from exc
 
     def _expired(self, partition: int) -> list[bytes]:
         """Stored results past their retention, at most once a minute per partition."""

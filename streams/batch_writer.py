@@ -1,0 +1,249 @@
+"""Writing one decided batch into Kafka, all of it or nothing: one transaction.
+
+The transaction holds the batch's events, results, dead letters, changelog
+records (new states, stored results, tombstones of expired results) and the
+consumed offsets, sent with the consumer's group metadata (KIP-447), so that
+a processor which lost its partitions cannot commit.
+
+The events are written and their delivery awaited first, because each result
+carries its events' positions (the read-your-writes token); all the rest
+follows, then the offsets and the commit. What librdkafka reports is sorted
+into three answers:
+
+* committed: :meth:`BatchWriter.write` returns the changelog records written
+  per partition and the changelog offset they reach (the local store's next
+  checkpoint);
+* :class:`AbortedError`: the transaction is aborted, nothing of the batch is
+  visible; the caller reads the batch again (a send refused by the broker, a
+  rebalance that took a partition, a commit that cannot complete);
+* :class:`FencedError`: this producer can write no more (another instance
+  took its transactional id, or a fatal error); the caller starts afresh.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from ops.topics import Topics
+from schemas import codec
+from streams import dead_letters
+from streams.command_batch import BatchDecision, result_key, state_key
+
+__all__ = ["AbortedError", "BatchWriter", "ChangelogWrites", "FencedError"]
+
+log = logging.getLogger(__name__)
+
+#: per partition: the changelog records (key, value or None, timestamp ms), and the
+#: changelog offset after the last of them
+ChangelogWrites = dict[int, tuple[list[tuple[bytes, bytes | None, int]], int]]
+
+
+class AbortedError(Exception):
+    """The batch's transaction was aborted: nothing of it is visible; read it again."""
+
+
+class FencedError(Exception):
+    """The producer cannot go on (fenced by a newer instance, or a fatal error)."""
+
+
+class BatchWriter:
+    """A transactional producer with the processor's transactional id."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        transactional_id: str,
+        topics: Topics,
+        role: str,
+        *,
+        timeout_s: float,
+    ) -> None:
+        self.topics, self.role, self.timeout_s = topics, role, timeout_s
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "transactional.id": transactional_id,
+                "transaction.timeout.ms": int(timeout_s * 1000),
+                "partitioner": "murmur2_random",  # the SKU's partition, as every producer
+                "compression.type": "lz4",
+                "linger.ms": 2,
+                "batch.size": 1024 * 1024,
+                "queue.buffering.max.messages": 1_000_000,
+                "message.max.bytes": 1024 * 1024,
+            }
+        )
+        # Fences an earlier incarnation with the same id and aborts what it left open.
+        self._producer.init_transactions(timeout_s)
+
+    def close(self) -> None:
+        """Deliver what can be delivered; a fenced producer has nothing to deliver."""
+        try:
+            self._producer.flush(5)
+        except KafkaException as exc:
+            log.info("closing the transactional producer: %s", exc)
+
+    def write(
+        self,
+        decision: BatchDecision,
+        offsets: list[TopicPartition],
+        group_metadata: Any,
+        expired: dict[int, list[bytes]],
+    ) -> ChangelogWrites:
+        """Publish the batch; ``expired``: result keys to delete, per partition."""
+        failures: list[str] = []
+        changelog: dict[int, list[tuple[bytes, bytes | None, int]]] = defaultdict(list)
+        reached: dict[int, int] = {}
+        now_ms = int(time.time() * 1000)
+
+        def delivered(
+            on_success: Callable[[Message], None], err: KafkaError | None, msg: Message
+        ) -> None:
+            if err is not None:
+                failures.append(f"{msg.topic()}: {err}")
+            else:
+                on_success(msg)
+
+        def changelog_written(msg: Message) -> None:
+            partition = msg.partition() or 0
+            reached[partition] = max(reached.get(partition, 0), (msg.offset() or 0) + 1)
+
+        def to_changelog(partition: int, key: bytes, value: bytes | None) -> None:
+            changelog[partition].append((key, value, now_ms))
+            self._produce(
+                self.topics.processor_state,
+                key,
+                value,
+                partition=partition,
+                on_delivery=functools.partial(delivered, changelog_written),
+            )
+
+        try:
+            self._producer.begin_transaction()
+            self._write_events(decision, delivered, failures)
+            for answer in decision.answers:
+                if answer.dead_letter is not None:
+                    record = answer.record
+                    letter = dead_letters.dead_letter(
+                        self.role,
+                        topic=self.topics.commands,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        raw=record.value,
+                        error=answer.dead_letter.to_dict(),
+                    )
+                    self._produce(
+                        self.topics.dead_letters(self.role), record.key, codec.encode(letter)
+                    )
+                if answer.result is None:
+                    continue
+                encoded = codec.encode(answer.result)
+                self._produce(
+                    self.topics.results, answer.sku.encode() if answer.sku else None, encoded
+                )
+                if answer.store and answer.sku is not None and answer.command_id is not None:
+                    key = result_key(answer.sku, answer.command_id)
+                    to_changelog(answer.record.partition, key, encoded)
+            for sku, (partition, state) in decision.states.items():
+                to_changelog(partition, state_key(sku), codec.encode(state.to_dict()))
+            for partition, keys in expired.items():
+                for key in keys:
+                    to_changelog(partition, key, None)
+            self._flush(failures)
+            self._producer.send_offsets_to_transaction(offsets, group_metadata, self.timeout_s)
+            self._commit()
+        except KafkaException as exc:
+            self._abort_after(exc.args[0])
+        except AbortedError as exc:
+            self._abort_after(None, str(exc))
+        return {p: (records, reached[p]) for p, records in changelog.items() if p in reached}
+
+    def _write_events(
+        self,
+        decision: BatchDecision,
+        delivered: Callable[[Callable[[Message], None], KafkaError | None, Message], None],
+        failures: list[str],
+    ) -> None:
+        """Write the events and wait for them: each result then gets its positions."""
+        if not decision.events:
+            return
+        positions: list[dict[str, int]] = [{} for _ in decision.events]
+
+        def event_written(index: int, msg: Message) -> None:
+            positions[index] = {"partition": msg.partition() or 0, "offset": msg.offset() or 0}
+
+        for index, (sku, event) in enumerate(decision.events):
+            self._produce(
+                self.topics.events,
+                sku.encode(),
+                codec.encode(event),
+                on_delivery=functools.partial(delivered, functools.partial(event_written, index)),
+            )
+        self._flush(failures)
+        for answer in decision.answers:
+            if answer.events:
+                assert answer.result is not None
+                answer.result["positions"] = [positions[i] for i in answer.events]
+
+    def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"key": key, "value": value}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if on_delivery is not None:
+            kwargs["on_delivery"] = on_delivery
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                return
+            except BufferError:  # the local queue is full: let it drain
+                self._producer.poll(0.05)
+
+    def _flush(self, failures: list[str]) -> None:
+        if self._producer.flush(self.timeout_s):
+            raise AbortedError("records not delivered in time")
+        if failures:
+            raise AbortedError(f"{len(failures)} record(s) refused, first: {failures[0]}")
+
+    def _commit(self) -> None:
+        """Commit; a retriable error (a timeout) retries the same transaction."""
+        while True:
+            try:
+                self._producer.commit_transaction(self.timeout_s)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.retriable() and not err.txn_requires_abort() and not err.fatal():
+                    log.warning("commit not confirmed yet (%s); retrying", err)
+                    continue
+                raise
+
+    def _abort_after(self, err: KafkaError | None, why: str = "") -> None:
+        """Abort the open transaction, then raise AbortedError (FencedError when fatal)."""
+        if err is not None and err.fatal():
+            raise FencedError(f"producer: {err}")
+        for _ in range(5):
+            try:
+                self._producer.abort_transaction(self.timeout_s)
+                break
+            except KafkaException as exc:
+                abort_err: KafkaError = exc.args[0]
+                if abort_err.fatal() or not abort_err.retriable():
+                    raise FencedError(f"aborting: {abort_err}") from exc
+        else:
+            raise FencedError("the transaction could not be aborted")
+        raise AbortedError(str(err) if err is not None else why)
