@@ -1,15 +1,15 @@
-"""`eventcart worker`: the stream processing roles (the Faust apps)."""
+"""`eventcart worker`: the stream processing roles (the processor and the projections)."""
 
 from __future__ import annotations
 
+import logging
 import os
-import signal
-import subprocess
 import sys
 from typing import Annotated
 
 import typer
 
+from ops import supervise
 from ops.settings import get_settings
 
 app = typer.Typer()
@@ -28,16 +28,20 @@ def worker(
         str | None,
         typer.Option(
             "--worker-id",
-            help="distinguishes workers on one machine (their table folders); default 0",
+            help="unique per running worker (default 0): names the processor's transactional "
+            "id, its static group membership and its local state folder",
         ),
     ] = None,
 ) -> None:
     """Run the stream roles until SIGTERM or Ctrl-C.
 
-    Each role is its own Faust app with its own consumer group: several workers
-    (on this machine with distinct --worker-id, or on others) share the
-    partitions of a role. On SIGTERM the batch in flight is finished, the
-    producer flushed and the offsets committed.
+    Each role is its own process and consumer group: several workers (on this
+    machine with distinct --worker-id, or on others) share the partitions of a
+    role. A role that crashes is started again (backoff up to 30 s). On
+    SIGTERM the batch in flight is finished and committed. The worker id must
+    be unique among running workers: it names the processor's transactional
+    id and static group membership, so a second worker with the same id
+    fences the first.
     """
     from streams import worker as stream_worker
 
@@ -55,17 +59,10 @@ def worker(
         sys.argv = [sys.argv[0], "worker"]  # Faust's worker reads argv; give it nothing of ours
         stream_worker.run(roles[0], get_settings())
         return
-    # Several roles: one process each, so each Faust app has its own event loop.
+    # Several roles: one child process each, restarted if it dies.
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(levelname)s] %(message)s")
     children = [
-        subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--only", role])
+        supervise.Child(role, [sys.executable, "-m", "ops.cli", "worker", "--only", role])
         for role in roles
     ]
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    codes = [child.wait() for child in children]
-    raise typer.Exit(max(codes))
+    raise typer.Exit(supervise.supervise(children))

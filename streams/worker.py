@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import faust
 import mode.loop
+from setproctitle import setproctitle
 
 from ops import topics
 from ops.settings import Settings
@@ -73,6 +74,7 @@ def _run_processor(settings: Settings) -> None:
         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
     )
     processor = CommandProcessor(settings)
+    setproctitle(f"eventcart {PROCESSOR} {processor.instance}")  # as Faust titles its workers
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: processor.stop())
     processor.run()

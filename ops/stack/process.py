@@ -49,11 +49,28 @@ def ensure_port_free(service: str, port: int) -> None:
             ) from None
 
 
-def read_pid(pidfile: Path) -> int | None:
-    """The pid recorded in pidfile when that process is still alive, else None."""
+def _start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/PID/stat field 22)."""
     try:
-        pid = int(pidfile.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; it ends at the last ")".
+    return stat.rpartition(")")[2].split()[19]
+
+
+def read_pid(pidfile: Path) -> int | None:
+    """The pid recorded in pidfile when that very process is still alive, else None.
+
+    The file also holds the process's start time, so a pid the system has given
+    to another process since (after a crash or a reboot) is not taken for ours.
+    """
+    try:
+        fields = pidfile.read_text().split()
+        pid = int(fields[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    if len(fields) > 1 and _start_time(pid) not in (None, fields[1]):
         return None
     try:
         os.kill(pid, 0)
@@ -138,7 +155,7 @@ def spawn(
             extra_groups=[] if account else None,
         )
     pidfile.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.write_text(f"{proc.pid}\n")
+    pidfile.write_text(f"{proc.pid} {_start_time(proc.pid) or ''}\n")
     return proc.pid
 
 
