@@ -86,14 +86,7 @@ def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Re
         return _resend_commands(settings, letters)
     from streams import sinks
 
-    # The pricing sink skips events at or below its per-partition checkpoint, which
-    # a dead letter always is: re-drive under a checkpoint name of its own and let
-    # the per-SKU version guard decide.
-    sink = (
-        sinks.pricing_sink(settings, projection="pricing-redrive")
-        if consumer == "pricing-projection"
-        else sinks.sink_for(consumer, settings)
-    )
+    sink = sinks.out_of_order_sink(consumer, settings)
     outcomes = []
     for letter in letters:
         record = letter.record
@@ -110,6 +103,8 @@ def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Re
         report = sink.apply([PositionedEvent(event, record["partition"], record["offset"])])
         if report.failed:
             outcomes.append(Redrive(letter.dlq_offset, "failed again", report.failed[0][1]))
+        elif report.gaps:
+            outcomes.append(Redrive(letter.dlq_offset, "failed again", report.gaps[0].reason))
         elif report.applied:
             outcomes.append(Redrive(letter.dlq_offset, "applied"))
         else:

@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ops.replay import pricing, reader, repair, search
+from ops.replay import pricing, repair, search
 from ops.settings import Settings, get_settings
 from schemas.position_token import parse_token
+from streams import event_log
 
 console = Console(soft_wrap=True)
 PROJECTIONS = ("search", "pricing")
@@ -84,7 +85,7 @@ def _progress_bars(the_plan: Any) -> tuple[Progress, Any]:
     }
     done: dict[int, int] = {}
 
-    def progress(batch: reader.Batch, _applied: int, _failed: int) -> None:
+    def progress(batch: event_log.Batch, _applied: int, _failed: int) -> None:
         for partition, offset in batch.reached.items():
             task = tasks.get(partition)
             if task is None:
@@ -164,10 +165,10 @@ def replay(
 
 
 def _repair(settings: Settings, name: str, offset: str | None, when: datetime | None) -> None:
-    ends = reader.end_offsets(settings)
+    ends = event_log.end_offsets(settings)
     if when is not None:
         moment = when if when.tzinfo else when.astimezone()
-        start = reader.offsets_for_time(settings, int(moment.timestamp() * 1000))
+        start = event_log.offsets_for_time(settings, int(moment.timestamp() * 1000))
     elif offset is not None and offset.isdigit():
         start = {p: int(offset) for p in ends}
     else:

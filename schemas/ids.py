@@ -9,6 +9,7 @@ client does not choose its own.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 __all__ = ["EVENT_NAMESPACE", "event_id", "new_command_id"]
@@ -19,11 +20,27 @@ __all__ = ["EVENT_NAMESPACE", "event_id", "new_command_id"]
 EVENT_NAMESPACE = uuid.UUID("315fa557-dc8e-54a7-8b1a-498050df629d")
 
 
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
 def event_id(command_id: str, index: int) -> str:
-    """Id of the ``index``-th (0-based) event produced by command ``command_id``."""
+    """Id of the ``index``-th (0-based) event produced by command ``command_id``.
+
+    Exactly ``str(uuid.uuid5(EVENT_NAMESPACE, f"{command_id}:{index}"))`` (RFC 4122
+    name-based, SHA-1), computed without building UUID objects: the processor
+    names every event it publishes, and uuid5 itself was a sixth of its time.
+    """
     if index < 0:
         raise ValueError(f"event index must be >= 0, got {index}")
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{command_id}:{index}"))
+    digest = bytearray(
+        hashlib.sha1(  # noqa: S324 (RFC 4122 version 5 is SHA-1 by definition)
+            _NAMESPACE_BYTES + f"{command_id}:{index}".encode()
+        ).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_command_id() -> str:

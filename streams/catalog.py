@@ -15,7 +15,6 @@ reaching :func:`evolve` may be of any historic version (they are upcast here).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +95,14 @@ class ProductState:
     #: currency -> {"amount": decimal string, "price_type": "regular" | "sale"}
     prices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     stock: int = 0
+
+    def replaced(self, **changes: Any) -> ProductState:
+        """A copy with ``changes``: ``dataclasses.replace`` without its per-call
+        introspection (the processor builds one state per event it decides)."""
+        new = object.__new__(ProductState)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     @classmethod
     def empty(cls, sku: str) -> ProductState:
@@ -336,18 +343,18 @@ def decide(command: Mapping[str, Any], state: ProductState) -> Decision:
 # --------------------------------------------------------------------------- evolve
 
 
-def _apply(state: ProductState, event_type: str, data: Mapping[str, Any]) -> ProductState:
+def _changes(state: ProductState, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The state fields an event sets: the new state is built once per event from them."""
     if event_type == "ProductRegistered":
-        return dataclasses.replace(
-            state,
-            registered=True,
-            name=data["name"],
-            description=data["description"],
-            brand=data["brand"],
-            category_path=tuple(data["category_path"]),
-            attributes=dict(data["attributes"]),
-            tags=tuple(data["tags"]),
-        )
+        return {
+            "registered": True,
+            "name": data["name"],
+            "description": data["description"],
+            "brand": data["brand"],
+            "category_path": tuple(data["category_path"]),
+            "attributes": dict(data["attributes"]),
+            "tags": tuple(data["tags"]),
+        }
     if event_type == "ProductDetailsUpdated":
         changes: dict[str, Any] = {}
         for name in DETAIL_FIELDS:
@@ -358,15 +365,15 @@ def _apply(state: ProductState, event_type: str, data: Mapping[str, Any]) -> Pro
                 elif name == "attributes":
                     value = dict(value)
                 changes[name] = value
-        return dataclasses.replace(state, **changes)
+        return changes
     if event_type == "PriceChanged":
         prices = {c: dict(p) for c, p in state.prices.items()}
         prices[data["currency"]] = {"amount": data["amount"], "price_type": data["price_type"]}
-        return dataclasses.replace(state, prices=prices)
+        return {"prices": prices}
     if event_type == "StockAdjusted":
-        return dataclasses.replace(state, stock=int(data["quantity"]))
+        return {"stock": int(data["quantity"])}
     if event_type == "ProductDiscontinued":
-        return dataclasses.replace(state, discontinued=True)
+        return {"discontinued": True}
     raise ValueError(f"unknown event type {event_type!r}")
 
 
@@ -390,8 +397,7 @@ def evolve(state: ProductState, event: Mapping[str, Any]) -> ProductState:
             f"{state.sku}: event version {version} does not follow state version {state.version}"
         )
     current = upcast(event)
-    new_state = _apply(state, current["type"], current["data"])
-    return dataclasses.replace(new_state, version=version)
+    return state.replaced(version=version, **_changes(state, current["type"], current["data"]))
 
 
 def evolve_all(state: ProductState, events: Iterable[Mapping[str, Any]]) -> ProductState:

@@ -17,6 +17,11 @@ EVENTS_SKIPPED = Counter(
 DEAD_LETTERS = Counter(
     "eventcart_dead_letters_total", "Records sent to a dead-letter topic", ["consumer"]
 )
+GAPS = Counter(
+    "eventcart_version_gaps_total",
+    "Events a read model refused because its SKU lacked earlier versions (then filled from the log)",
+    ["projection"],
+)
 STORE_RETRIES = Counter(
     "eventcart_store_retries_total",
     "Batches retried because a store was unavailable",

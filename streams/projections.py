@@ -29,10 +29,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_ex
 
 from ops.settings import Settings
 from ops.topics import Topics
-from read_models.projection import ApplyReport, PositionedEvent, Sink, TransientStoreError
+from read_models.projection import ApplyReport, Gap, PositionedEvent, Sink, TransientStoreError
 from schemas import codec
 from schemas.errors import ContractError
-from streams import metrics
+from streams import gap_repair, metrics, sinks
 from streams.dead_letters import dead_letter
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Projection:
         self.role = role
         self.make_sink = make_sink
         self.sink: Sink | None = None
+        self.repair_sink: Sink | None = None
         topics = Topics.from_settings(settings)
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
         self.events = app.topic(topics.events, **raw)
@@ -98,9 +99,40 @@ class Projection:
             ev = by_offset[(failed.partition, failed.offset)]
             error = {"field": "$", "rule": "store_rejected", "message": reason}
             letters.append(self._letter(ev, error))
+        for gap in report.gaps:
+            ev = by_offset[(gap.event.partition, gap.event.offset)]
+            error = {"field": "version", "rule": "version_gap", "message": gap.reason}
+            letters.append(self._letter(ev, error))
         for letter in letters:
             await self.dead_letters.send(value=codec.encode(letter))
+        if report.gaps:
+            await self.fill_gaps(report.gaps)
         self.record(batch, report, len(letters), time.perf_counter() - began)
+
+    async def fill_gaps(self, gaps: list[Gap]) -> None:
+        """Read what the read model lacks from the log and apply it, then the gap events.
+
+        A gap left after this (the log itself lacks the versions: impossible
+        with the fenced processor) stays in the dead-letter topic and the log.
+        """
+        missing = await asyncio.to_thread(gap_repair.missing_events, self.settings, gaps)
+        if self.repair_sink is None:
+            self.repair_sink = await asyncio.to_thread(
+                sinks.out_of_order_sink, self.role, self.settings
+            )
+        events = missing + [gap.event for gap in gaps]
+        events.sort(key=lambda e: (str(e.event["sku"]), int(e.event["version"])))
+        report = await self._retrying(self.repair_sink, events)
+        metrics.GAPS.labels(self.role).inc(len(gaps))
+        log.warning(
+            "%s: %d event(s) revealed a version gap; %d missing event(s) read back from the "
+            "log; applied %d, still gapped %d",
+            self.role,
+            len(gaps),
+            len(missing),
+            report.applied,
+            len(report.gaps),
+        )
 
     def _letter(self, ev: Any, error: dict[str, str]) -> dict[str, Any]:
         message = ev.message
@@ -117,7 +149,9 @@ class Projection:
     async def apply(self, events: list[PositionedEvent]) -> ApplyReport:
         """Hand the batch to the sink, retrying while the store is unavailable."""
         assert self.sink is not None
-        sink = self.sink
+        return await self._retrying(self.sink, events)
+
+    async def _retrying(self, sink: Sink, events: list[PositionedEvent]) -> ApplyReport:
 
         def before_sleep(state: Any) -> None:
             metrics.STORE_RETRIES.labels(self.role).inc()

@@ -49,3 +49,14 @@ def sink_for(role: str, settings: Settings) -> Sink:
     if role == "pricing-projection":
         return pricing_sink(settings)
     raise ValueError(f"{role} has no read model")
+
+
+def out_of_order_sink(role: str, settings: Settings) -> Sink:
+    """A sink for events applied after the live projection moved past them (a
+    dead-letter re-drive, a gap filled from the log): guarded by each SKU's
+    version alone. The pricing sink also skips events at or below its
+    per-partition checkpoint, which such events always are, so it writes under
+    a checkpoint name of its own."""
+    if role == "pricing-projection":
+        return pricing_sink(settings, projection="pricing-out-of-order")
+    return sink_for(role, settings)

@@ -30,11 +30,12 @@ from ops.settings import Settings
 from read_models.pricing import model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink, lock_key
+from streams import event_log
 
 LIVE = "pricing"
 REBUILD = "pricing-rebuild"
 
-Progress = Callable[[reader.Batch, int, int], None]  # (batch, applied so far, failed so far)
+Progress = Callable[[event_log.Batch, int, int], None]  # (batch, applied so far, failed so far)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def plan(settings: Settings) -> Plan:
         new_schema = f"{schema}_v{live.version + 1}"
         resumed = _exists(conn, new_schema)
         done = _checkpoint(conn, new_schema, REBUILD) if resumed else {}
-    ends = reader.end_offsets(settings)
+    ends = event_log.end_offsets(settings)
     start = {p: max(low, done.get(p, -1) + 1) for p, (low, _) in ends.items()}
     return Plan(
         schema, live.version, new_schema, start, {p: high for p, (_, high) in ends.items()}, resumed
@@ -113,7 +114,7 @@ def switch(settings: Settings, the_plan: Plan, progress: Progress) -> str:
         start = {p: built.get(p, -1) + 1 for p in partitions}
         stop = {p: live[p] + 1 for p in partitions if p in live}
         with PricingSink(_dsn(settings), new, REBUILD) as sink:
-            for batch in reader.read(settings, start, stop):
+            for batch in event_log.read(settings, start, stop):
                 sink.apply(batch.events)
                 progress(batch, 0, 0)
         with psycopg.connect(_dsn(settings), autocommit=True) as side:

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from elasticsearch import Elasticsearch
 
-from ops.replay import reader
 from ops.settings import Settings
 from read_models.pricing.writer import PricingSink
 from read_models.projection import ApplyReport, Sink
 from read_models.search.writer import SearchSink
+from streams import event_log
 
 REPAIR = "pricing-repair"  # its own checkpoint name: the live checkpoint would skip everything
 
@@ -26,9 +26,9 @@ def repair(
     settings: Settings,
     projection: str,
     start: dict[int, int],
-    progress: Callable[[reader.Batch, int, int], None],
+    progress: Callable[[event_log.Batch, int, int], None],
 ) -> ApplyReport:
-    end = {p: high for p, (_, high) in reader.end_offsets(settings).items()}
+    end = {p: high for p, (_, high) in event_log.end_offsets(settings).items()}
     total = ApplyReport()
     es: Elasticsearch | None = None
     sink: Sink
@@ -40,7 +40,7 @@ def repair(
             settings.postgres_dsn.get_secret_value(), settings.pricing_schema, REPAIR
         )
     try:
-        for batch in reader.read(settings, start, end):
+        for batch in event_log.read(settings, start, end):
             report = sink.apply(batch.events)
             total.applied += report.applied
             total.skipped += report.skipped

@@ -33,8 +33,9 @@ from read_models.search.index import (
     ensure_index,
 )
 from read_models.search.writer import SearchSink
+from streams import event_log
 
-Progress = Callable[[reader.Batch, int, int], None]
+Progress = Callable[[event_log.Batch, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def plan(settings: Settings) -> Plan:
     build_alias = f"{alias}-rebuild"
     resumed = bool(es.indices.exists(index=new_index))
     done = positions.applied(es, build_alias) if resumed else {}
-    ends = reader.end_offsets(settings)
+    ends = event_log.end_offsets(settings)
     start = {p: max(low, done.get(p, -1) + 1) for p, (low, _) in ends.items()}
     es.close()
     return Plan(
@@ -114,7 +115,7 @@ def switch_over(settings: Settings, the_plan: Plan, progress: Progress) -> str:
         start = {p: built.get(p, -1) + 1 for p in the_plan.end}
         stop = {p: live[p] + 1 for p in the_plan.end if p in live}
         sink = SearchSink(es, the_plan.build_alias)
-        for batch in reader.read(settings, start, stop):
+        for batch in event_log.read(settings, start, stop):
             sink.apply(batch.events)
             progress(batch, 0, 0)
         es.indices.refresh(index=new)

@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from read_models.projection import PositionedEvent
+from read_models.projection import Gap, PositionedEvent
 from schemas.money import parse_amount
 
 __all__ = [
@@ -51,12 +51,13 @@ PRICE_TYPES = frozenset({"regular", "sale"})
 
 @dataclass(frozen=True)
 class ProductUpsert:
-    """The per-SKU version guard. ``status`` None keeps the stored status (``active`` if new)."""
+    """The per-SKU version guard. ``status`` None keeps the stored status (``active`` if
+    new); ``updated_at`` None keeps the stored instant (a version moved past refused events)."""
 
     sku: str
     version: int
     status: str | None
-    updated_at: datetime
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Plan:
     skipped: int = 0
     #: events that cannot be turned into rows (malformed), with the reason
     invalid: list[tuple[PositionedEvent, str]] = field(default_factory=list)
+    #: events not applied because their SKU misses earlier versions
+    gaps: list[Gap] = field(default_factory=list)
 
     @property
     def applied(self) -> int:
@@ -157,7 +160,8 @@ def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int])
 
     Events of one SKU are applied in version order; an event whose version is at
     or below the SKU's applied version (including a duplicate inside the batch) is
-    skipped. When an event of a SKU is malformed, every event of that SKU in the
+    skipped; from the first event that is not the next version on, the SKU's
+    events are reported in ``gaps`` and not applied. When an event of a SKU is malformed, every event of that SKU in the
     batch is reported in ``invalid`` (none of them is applied), like a SKU the
     database refuses.
     """
@@ -177,11 +181,15 @@ def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int])
         group.sort(key=lambda p: (p.event["version"], p.partition, p.offset))
         applied = applied_versions.get(sku, 0)
         to_apply: list[PositionedEvent] = []
-        for positioned in group:
-            if positioned.event["version"] <= applied:
+        for index, positioned in enumerate(group):
+            version = positioned.event["version"]
+            if version <= applied:
                 result.skipped += 1
                 continue
-            applied = positioned.event["version"]
+            if version != applied + 1:
+                result.gaps.extend(Gap(later, applied) for later in group[index:])
+                break
+            applied = version
             to_apply.append(positioned)
         if not to_apply:
             continue
@@ -190,6 +198,9 @@ def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int])
         except InvalidEventError as exc:
             for positioned in to_apply:
                 result.invalid.append((positioned, str(exc)))
+            # Refused events are dead-lettered; the SKU's version moves past them so
+            # its later events follow without a version gap.
+            result.products.append(ProductUpsert(sku, to_apply[-1].event["version"], None, None))
     return result
 
 

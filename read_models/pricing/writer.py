@@ -20,6 +20,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -81,7 +82,8 @@ class _Statements:
             "INSERT INTO {s}.product AS stored (sku, version, status, updated_at)"
             " VALUES (%(sku)s, %(version)s, COALESCE(%(status)s::text, 'active'), %(updated_at)s)"
             " ON CONFLICT (sku) DO UPDATE SET version = excluded.version,"
-            " status = COALESCE(%(status)s::text, stored.status), updated_at = excluded.updated_at"
+            " status = COALESCE(%(status)s::text, stored.status),"
+            " updated_at = COALESCE(excluded.updated_at, stored.updated_at)"
             " WHERE stored.version < excluded.version"
         ).format(s=s)
         self.checkpoint_upsert = sql.SQL(
@@ -199,20 +201,31 @@ class PricingSink:
                 planned = rows.plan(fresh, applied_versions)
                 report.skipped += planned.skipped
                 report.failed.extend(planned.invalid)
+                report.gaps.extend(planned.gaps)
 
                 if not isolate:
                     self._write(cur, planned)
                     report.applied += planned.applied
                 else:
                     for sku, sku_events in planned.events.items():
+                        alone = planned.only([sku])
                         try:
                             with conn.transaction():
-                                self._write(cur, planned.only([sku]))
+                                self._write(cur, alone)
                         except PERMANENT_ERRORS as exc:
                             reason = f"PostgreSQL refused SKU {sku}: {_describe(exc)}"
                             report.failed.extend((e, reason) for e in sku_events)
+                            # Dead-lettered; the SKU's version still moves past them.
+                            passed = [
+                                replace(op, status=None, updated_at=None) for op in alone.products
+                            ]
+                            with conn.transaction():
+                                self._write(cur, rows.Plan(products=passed))
                         else:
                             report.applied += len(sku_events)
+                    # The versions the planner moved past events it refused.
+                    refused = [op for op in planned.products if op.sku not in planned.events]
+                    self._write(cur, rows.Plan(products=refused))
 
                 last: dict[int, int] = {}
                 for e in events:

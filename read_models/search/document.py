@@ -168,6 +168,15 @@ def project(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, A
     return new
 
 
+def passed(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The document after an event the read model refused (dead-lettered): its version
+    moves past the event, nothing else changes. Later events then follow without a
+    version gap, and the dead letter records what the document lacks."""
+    new = copy.deepcopy(doc) if doc is not None else _empty(str(event["sku"]))
+    new["version"] = int(event["version"])
+    return new
+
+
 def fold(
     events: Iterable[Mapping[str, Any]], doc: Mapping[str, Any] | None = None
 ) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 ``apply`` groups a batch by SKU (keeping log order), reads the current documents
 with ONE ``mget`` on the alias, folds each SKU's events onto its document with the
-pure :func:`read_models.search.document.project`, and writes every changed
+pure :func:`read_models.search.document.project` (stopping at an event that is
+not the document's next version: a gap, reported), and writes every changed
 document with ONE ``bulk`` request: ``_id`` = SKU, ``version`` = the product's
 event version, ``version_type=external``. Elasticsearch keeps a write only if its
 version is above the stored one, so redeliveries, replays and concurrent stale
@@ -30,9 +31,9 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
+from read_models.projection import ApplyReport, Gap, PositionedEvent, TransientStoreError
 from read_models.search import positions, switch
-from read_models.search.document import project
+from read_models.search.document import passed, project
 
 __all__ = ["SearchSink"]
 
@@ -100,21 +101,28 @@ class SearchSink:
         for sku, sku_events in by_sku.items():
             doc = current.get(sku)
             folded: list[PositionedEvent] = []
-            for positioned in sku_events:
+            changed = False
+            for index, positioned in enumerate(sku_events):
+                held = int(doc["version"]) if doc is not None else 0
+                if int(positioned.event["version"]) > held + 1:
+                    report.gaps.extend(Gap(later, held) for later in sku_events[index:])
+                    break
                 try:
                     new = project(doc, positioned.event)
                 except (KeyError, ValueError, TypeError) as exc:
                     # A malformed event (it passed the schema, yet cannot be
-                    # projected): dead-letter it alone, keep folding the others.
+                    # projected): dead-letter it alone; the document's version
+                    # moves past it so the SKU's later events still apply.
                     reason = f"search: cannot project event: {type(exc).__name__}: {exc}"
                     report.failed.append((positioned, reason))
+                    doc, changed = passed(doc, positioned.event), True
                     continue
                 if new is doc:
                     report.skipped += 1
                 else:
                     folded.append(positioned)
-                    doc = new
-            if folded and doc is not None:
+                    doc, changed = new, True
+            if changed and doc is not None:
                 writes.append((sku, doc, folded))
 
         if writes:

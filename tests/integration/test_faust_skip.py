@@ -15,34 +15,41 @@ The root cause, in the installed versions (faust/tables/recovery.py,
 faust/transport/consumer.py, mode/utils/queues.py):
 
 1. After a rebalance, an app with a table reads its changelogs with the
-   consumer flow running (recovery.py:451-452 or 478-479), then, in
-   ``Recovery.on_recovery_completed``, *first* resumes the stream partitions
-   (recovery.py:649) and only *then* awaits ``Consumer.perform_seek()``
-   (recovery.py:654-656). During that await the fetcher task
-   (``Consumer._drain_messages``) keeps fetching -- ``_getmany`` hands the
-   consumer thread the live ``_active_partitions`` set (consumer.py:795-802),
-   which now holds the stream partitions -- and delivers the records aiokafka
-   prefetched from the committed offset C into the agent's buffer.
+   consumer flow running (recovery.py:451-452, or 478-479 when nothing needs
+   recovering), then, in ``Recovery.on_recovery_completed``, *first* resumes
+   the stream partitions (recovery.py:649-651) and only *then* awaits
+   ``Consumer.perform_seek()`` (recovery.py:652-656). During that await the
+   fetcher task (``Consumer._drain_messages``) keeps going: ``_getmany`` hands
+   the consumer thread the live ``_active_partitions`` set (consumer.py:795-805),
+   which now holds the stream partitions, so the records aiokafka prefetched
+   from the committed offset C are delivered into the agent's buffer.
 2. ``perform_seek`` then rewinds ``_read_offset[tp]`` to C underneath the
-   drain loop (consumer.py:569), while the drain is in the middle of that batch
-   at some offset X. The next record, X+1, looks like a jump from C, so
-   ``_add_gap(tp, C+1, X+1)`` is recorded (consumer.py:1212-1215, 1164); gaps
-   count as acknowledged when the commit offset is computed (``_new_offset``,
-   consumer.py:1117-1127).
+   drain loop (consumer.py:569-574) while the drain is in the middle of that
+   batch at some offset X. The next record, X+1, looks like a jump from C, so
+   ``_add_gap(tp, C+1, X+1)`` is recorded (consumer.py:1212-1215, 1164), and
+   gaps count as acknowledged when the offset to commit is computed
+   (``_new_offset``, consumer.py:1114-1128). When only C itself was delivered
+   in the window (X == C) no gap is recorded, but ``_new_offset`` only refuses to commit when ``min(acked) - committed > 1``
+   (consumer.py:1139-1141), which lets a commit move past the single missing
+   record C (and it does not check at all while the committed offset is
+   unknown or 0).
 3. ``flow_control.resume()`` (recovery.py:659) clears every stream buffer
    (mode/utils/queues.py:97-108; channels are created with
-   ``clear_on_resume=True``, channels.py:145): the records C..X the agent had
-   not taken yet are thrown away.
+   ``clear_on_resume=True``, faust/channels.py:143-146): the records C..X the
+   agent had not taken yet are thrown away.
 4. aiokafka, seeked back to C, fetches C..X again, but they are below the
-   drain's read offset and are dropped (consumer.py:1224-1230).
+   drain's read offset and are dropped (consumer.py:1209, 1224-1230).
 
-So records C..X are neither processed nor redelivered, while X+1.. are; the
+So records C..X are neither processed nor redelivered while X+1.. are; the
 next commit moves past them (lost), unless the worker dies first, in which case
-a later worker processes them after later records (out of order). A drain that
-loses its wait against ``suspend_flow`` also stores the read offset of a record
-it never delivered (consumer.py:1220-1223), after ``on_partitions_revoked``
-has already dropped that partition's state (consumer.py:661), which feeds step 2
-a stale offset when the partition comes back.
+another worker processes them after later records (out of order). A drain whose
+wait loses against ``suspend_flow`` also stores the read offset of a record it
+never delivered (consumer.py:1220-1223), after ``on_partitions_revoked`` has
+already dropped that partition's state (consumer.py:657-662); step 2 then starts
+its gap from that stale offset when the partition comes back.
+
+Seeking before resuming the stream partitions (swapping recovery.py:649-651
+and 652-656) makes the same scenario pass: nothing skipped, nothing lost.
 """
 
 from __future__ import annotations
@@ -259,14 +266,16 @@ def check(processed: list[Processed], committed: dict[int, int]) -> Findings:
 
 @pytest.fixture
 def app_id(settings: Settings, unique: str) -> Iterator[str]:
-    """The Faust app id (consumer group); its internal topics are deleted afterwards."""
-    name = f"test-faust-skip-{unique}"
+    """The Faust app id (consumer group); its group and internal topics are deleted afterwards."""
+    name = f"test-faustskip-app-{unique}"
     yield name
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(name)]
     if mine:
         for future in admin.delete_topics(mine).values():
             future.result(timeout=60)
+    for future in admin.delete_consumer_groups([name], request_timeout=30).values():
+        future.result(timeout=60)
 
 
 @pytest.mark.timeout(240)

@@ -281,3 +281,16 @@ def test_a_missing_alias_is_transient_and_creates_no_index(es: Elasticsearch, al
     with pytest.raises(TransientStoreError):
         SearchSink(es, alias).apply(CATALOG[:1])
     assert not es.indices.exists(index=alias)
+
+
+def test_a_version_gap_is_reported_not_applied(
+    sink: SearchSink, es: Elasticsearch, alias: str
+) -> None:
+    first = sink.apply([registered("GAP-1", "Gap shoe", "Acme")])
+    assert first.applied == 1
+    report = sink.apply([stock("GAP-1", 3, 5), stock("GAP-1", 4, 6)])
+    assert report.applied == 0
+    assert [(g.event.event["version"], g.applied) for g in report.gaps] == [(3, 1), (4, 1)]
+    assert es.get(index=alias, id="GAP-1")["_source"]["version"] == 1
+    filled = sink.apply([stock("GAP-1", 2, 4), stock("GAP-1", 3, 5), stock("GAP-1", 4, 6)])
+    assert (filled.applied, filled.gaps) == (3, [])

@@ -340,3 +340,14 @@ def test_full_lifecycle_versions_are_consecutive() -> None:
         state = evolve_all(state, events)
     assert [e["version"] for e in history] == [1, 2, 3, 4, 5]
     assert evolve_all(ProductState.empty(SKU), history) == state
+
+
+def test_event_ids_are_rfc4122_uuid5_of_the_command_id_and_index() -> None:
+    import uuid
+
+    from schemas.ids import EVENT_NAMESPACE, event_id
+
+    for command_id in ("cmd-1", "0b6f5a8e-8f7a-4d0e-9a38-2f4a3c1d9e11", "ünïcode ✓", ""):
+        for index in (0, 1, 17):
+            expected = str(uuid.uuid5(EVENT_NAMESPACE, f"{command_id}:{index}"))
+            assert event_id(command_id, index) == expected

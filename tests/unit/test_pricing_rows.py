@@ -242,11 +242,15 @@ def test_malformed_event_fails_every_event_of_its_sku_in_the_batch() -> None:
     assert all(e.event["sku"] == "A" for e, _ in result.invalid)
     assert "not a valid amount" in result.invalid[1][1]
     assert list(result.events) == ["B"]
-    assert [p.sku for p in result.products] == ["B"]
+    # A's version moves past its refused events; its status and time stay as stored.
+    assert [(p.sku, p.version, p.status, p.updated_at) for p in result.products] == [
+        ("A", 3, None, None),
+        ("B", 2, None, result.products[1].updated_at),
+    ]
 
 
 def test_events_without_sku_or_version_or_offset_are_invalid() -> None:
-    bad_time = price(2, "10")
+    bad_time = price(1, "10")
     bad_time["occurred_at"] = "2025-06-01T12:00:00"  # no offset
     no_version = price(2, "10", sku="C")
     del no_version["version"]
@@ -410,3 +414,21 @@ def test_a_float_amount_is_refused_not_rounded() -> None:
     bad["data"]["amount"] = 10.1
     result = plan(positioned(bad), {"SKU-1": 1})
     assert [reason for _, reason in result.invalid] == ["version 2: amount is not a decimal string"]
+
+
+def test_a_version_gap_stops_the_skus_events_and_is_reported() -> None:
+    events = [
+        PositionedEvent(registered(1), 0, 10),
+        PositionedEvent(event("StockAdjusted", 2, {"delta": 1, "quantity": 1}), 0, 11),
+        PositionedEvent(event("StockAdjusted", 4, {"delta": 1, "quantity": 3}), 0, 13),
+        PositionedEvent(event("StockAdjusted", 5, {"delta": 1, "quantity": 4}), 0, 14),
+        PositionedEvent(event("StockAdjusted", 1, {"delta": 1, "quantity": 9}, sku="B"), 0, 15),
+    ]
+    planned = plan(events, {})
+    assert planned.stock == [StockSet("SKU-1", 1, 2), StockSet("B", 9, 1)]
+    assert [(g.event.offset, g.applied) for g in planned.gaps] == [(13, 2), (14, 2)]
+    assert "SKU-1 is at version 2 in the read model, this event has version 4" in (
+        planned.gaps[0].reason
+    )
+    # Against a store that holds version 3, the same events apply without a gap.
+    assert plan(events[2:4], {"SKU-1": 3}).gaps == []

@@ -1,0 +1,131 @@
+"""Reading the product events topic over offset ranges, with a consumer of our own.
+
+Manual assignment (no consumer group), so reading never moves a live
+projection's committed offsets. Committed records only (``read_committed``):
+what an aborted transaction of the processor left in the log is never read.
+Records are decoded (and upcast) by the same codec as the live projections;
+a record that does not decode is handed back separately, to be dead-lettered.
+
+A partition is read to its end when the consumer reports the end, not when
+the last offset is seen: a transactional topic ends with a commit marker,
+which is no record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from ops.settings import Settings
+from ops.topics import Topics
+from read_models.projection import PositionedEvent
+from schemas import codec
+from schemas.errors import ContractError
+
+__all__ = ["Batch", "end_offsets", "offsets_for_time", "read"]
+
+
+@dataclass
+class Batch:
+    events: list[PositionedEvent] = field(default_factory=list)
+    #: (partition, offset, original bytes, why it did not decode)
+    undecodable: list[tuple[int, int, bytes | None, str]] = field(default_factory=list)
+    #: partition -> last offset read in this batch
+    reached: dict[int, int] = field(default_factory=dict)
+
+
+def _consumer(settings: Settings, *, eof: bool = False) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "eventcart-event-log",  # manual assignment: never joins, never commits
+            "enable.auto.commit": False,
+            "enable.partition.eof": eof,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        }
+    )
+
+
+def end_offsets(settings: Settings) -> dict[int, tuple[int, int]]:
+    """partition -> (first offset, next offset to be written) of the events topic now."""
+    topic = Topics.from_settings(settings).events
+    consumer = _consumer(settings)
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def offsets_for_time(settings: Settings, timestamp_ms: int) -> dict[int, int]:
+    """partition -> first offset at or after the timestamp (the end where none is)."""
+    topic = Topics.from_settings(settings).events
+    consumer = _consumer(settings)
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, p, timestamp_ms) for p in partitions], timeout=30
+        )
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in partitions
+        }
+        return {tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition] for tp in found}
+    finally:
+        consumer.close()
+
+
+def read(
+    settings: Settings,
+    start: Mapping[int, int],
+    stop: Mapping[int, int],
+    batch_size: int = 5000,
+) -> Iterator[Batch]:
+    """Batches of the events in [start[p], stop[p]) for each partition p."""
+    todo = {p: (start.get(p, 0), end) for p, end in stop.items() if start.get(p, 0) < end}
+    if not todo:
+        return
+    topic = Topics.from_settings(settings).events
+    consumer = _consumer(settings, eof=True)
+    try:
+        consumer.assign([TopicPartition(topic, p, first) for p, (first, _) in todo.items()])
+        remaining = set(todo)
+        while remaining:
+            batch = Batch()
+            for message in consumer.consume(batch_size, timeout=1.0):
+                partition, offset = message.partition() or 0, message.offset() or 0
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        remaining.discard(partition)  # the end: stop is at or beyond it
+                    continue
+                if partition not in remaining or offset >= todo[partition][1]:
+                    continue
+                batch.reached[partition] = offset
+                if offset >= todo[partition][1] - 1:
+                    remaining.discard(partition)
+                raw = message.value()
+                try:
+                    event = codec.decode_event(raw if raw is not None else b"")
+                except ContractError as err:
+                    batch.undecodable.append(
+                        (partition, offset, raw, f"{err.field}: {err.message}")
+                    )
+                    continue
+                batch.events.append(PositionedEvent(event, partition, offset))
+            for partition in list(remaining):
+                position = consumer.position([TopicPartition(topic, partition)])[0].offset
+                if position >= todo[partition][1]:
+                    remaining.discard(partition)  # past a marker at the end of the range
+            if batch.reached:
+                yield batch
+    finally:
+        consumer.close()
