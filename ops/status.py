@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from ops.settings import Settings
@@ -32,10 +32,15 @@ class PartitionStatus:
     start: int
     end: int
     events_per_s: float
+    #: committed records after the committed offset, counted when the distance is small
+    #: (a transactional topic ends with commit markers, which are no records to consume)
+    pending: int | None = None
 
     @property
     def lag(self) -> int:
         """Records not yet consumed (from the start of the topic when nothing is committed)."""
+        if self.pending is not None:
+            return self.pending
         return self.end - (self.start if self.committed is None else self.committed)
 
 
@@ -84,11 +89,41 @@ def _ends(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
     }
 
 
+#: Up to this distance between the committed offset and the end, records are counted.
+_COUNT_BELOW = 1000
+
+
+def _records_after(consumer: Consumer, topic: str, partition: int, offset: int) -> int:
+    """Committed records from offset to the end of the partition (markers not counted)."""
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    count = 0
+    try:
+        while True:
+            messages = consumer.consume(_COUNT_BELOW, timeout=0) or consumer.consume(
+                1, timeout=2.0
+            )
+            if not messages:
+                return count
+            for message in messages:
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    return count
+                if error is None:
+                    count += 1
+    finally:
+        consumer.unassign()
+
+
 def collect(settings: Settings, sample_s: float = 3.0) -> list[RoleStatus]:
     """Status of every role, with speeds measured over sample_s seconds."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "eventcart-status"}
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": "eventcart-status",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
     )
     topics = Topics.from_settings(settings)
     try:
@@ -105,17 +140,17 @@ def collect(settings: Settings, sample_s: float = 3.0) -> list[RoleStatus]:
             letters = sum(
                 high - low for low, high in _ends(consumer, topics.dead_letters(role)).values()
             )
-            partitions = [
-                PartitionStatus(
-                    role,
-                    p,
-                    after.get(p),
-                    low,
-                    high,
-                    max(0, after.get(p, 0) - before[role].get(p, after.get(p, 0))) / elapsed,
+            partitions = []
+            for p, (low, high) in sorted(ends.items()):
+                committed = after.get(p)
+                position = low if committed is None else committed
+                pending = (
+                    _records_after(consumer, topic, p, position)
+                    if 0 < high - position <= _COUNT_BELOW
+                    else None
                 )
-                for p, (low, high) in sorted(ends.items())
-            ]
+                speed = max(0, after.get(p, 0) - before[role].get(p, after.get(p, 0))) / elapsed
+                partitions.append(PartitionStatus(role, p, committed, low, high, speed, pending))
             statuses.append(
                 RoleStatus(role, group, topic, _members(admin, group), partitions, letters)
             )

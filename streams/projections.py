@@ -5,15 +5,19 @@ sink and deals with failure; the projecting itself is the sink's pure code in
 ``read_models/``. The same sinks run in replays, so live and rebuild share one
 code path.
 
-Failures, as ../shared/FIELD-NOTES.md warns, must be handled inside the loop:
-Faust acks a batch even when the agent raised. So:
+Failures must be handled inside the loop: Faust acks a batch even when the
+agent raised (it acks in a ``finally``), so an exception that escaped would
+lose the batch at the next commit. So:
 
 * a store that is unavailable (``TransientStoreError``) makes the runner retry
   the whole batch with exponential backoff, for as long as it takes: the
   partition waits and loses nothing (sinks are idempotent);
 * an event that cannot be decoded or upcast, or that the store refuses for
   good, goes to the projection's dead-letter topic with the reason, and the rest
-  of the batch is applied.
+  of the batch is applied;
+* an event the sink reports as a version gap is dead-lettered with rule
+  ``version_gap``, and the versions the read model lacks are read back from the
+  log and applied (``streams.gap_repair``).
 """
 
 from __future__ import annotations
