@@ -158,7 +158,7 @@ def replay(
     for name in chosen:
         try:
             with replay_lock(settings, name):
-                _replay_one(settings, name, dry_run)
+                rebuild(settings, name, dry_run)
         except ReplayRunningError as exc:
             console.print(f"[red]refused[/] {exc}")
             raise typer.Exit(1) from None
@@ -195,7 +195,8 @@ class _RepairPlan:
         return sum(max(0, self.end[p] - self.start.get(p, 0)) for p in self.end)
 
 
-def _replay_one(settings: Settings, name: str, dry_run: bool) -> None:
+def rebuild(settings: Settings, name: str, dry_run: bool = False) -> None:
+    """Build read model ``name`` (search or pricing) anew beside the live one and switch."""
     if name == "search":
         s_plan = search.plan(settings)
         console.print(

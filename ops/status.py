@@ -99,9 +99,7 @@ def _records_after(consumer: Consumer, topic: str, partition: int, offset: int) 
     count = 0
     try:
         while True:
-            messages = consumer.consume(_COUNT_BELOW, timeout=0) or consumer.consume(
-                1, timeout=2.0
-            )
+            messages = consumer.consume(_COUNT_BELOW, timeout=0) or consumer.consume(1, timeout=2.0)
             if not messages:
                 return count
             for message in messages:

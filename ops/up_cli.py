@@ -11,7 +11,7 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 from rich.console import Console
 
-from ops import system, topics
+from ops import replay_cli, system, topics
 from ops.bulk import send_all
 from ops.demo import demo_commands, sku_of
 from ops.settings import Settings, get_settings
@@ -19,7 +19,9 @@ from ops.stack import manager
 from ops.stack.errors import StackError
 from ops.stack_cli import fail
 from producers.client import CommandClient
+from read_models.pricing import model as pricing_model
 from read_models.pricing.migrate import migrate
+from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
 
@@ -44,6 +46,7 @@ def up(
         es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
         console.print(f"search index: {ensure_index(es, alias=settings.search_index)}")
         ensure_positions_index(es, settings.search_index)
+        rebuild_outdated(settings, es)
         system.start(settings, console.print)
         system.wait_for_worker(settings)
     except StackError as exc:
@@ -52,6 +55,25 @@ def up(
         load_demo(settings, es, products)
     es.close()
     tour(settings)
+
+
+def rebuild_outdated(settings: Settings, es: Elasticsearch) -> None:
+    """Rebuild a read model built for an older model than this code writes (after an
+    upgrade), before the workers start: the live projection would refuse it."""
+    outdated = []
+    try:
+        search_model.check_writable(es, settings.search_index)
+    except search_model.OutdatedReadModelError as exc:
+        outdated.append(("search", str(exc)))
+    with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
+        try:
+            pricing_model.check_writable(conn, settings.pricing_schema)
+        except pricing_model.OutdatedReadModelError as exc:
+            outdated.append(("pricing", str(exc)))
+    for name, why in outdated:
+        console.print(f"{why.split(':')[0]}: rebuilding it from the events topic")
+        with replay_cli.replay_lock(settings, name):
+            replay_cli.rebuild(settings, name)
 
 
 def load_demo(settings: Settings, es: Elasticsearch, products: int) -> None:

@@ -65,6 +65,11 @@ def _parse_object(raw: bytes | bytearray | memoryview | str) -> dict[str, Any]:
     return obj
 
 
+_NOT_AN_INTEGER = (
+    "{path} must be an integer, not a fractional number (an integer beyond 64 bits is read as one)"
+)
+
+
 def _reject_floats(message: Mapping[str, Any]) -> None:
     """No field of any command or event is a non-integer number (money is a string).
 
@@ -77,15 +82,13 @@ def _reject_floats(message: Mapping[str, Any]) -> None:
     """
     for key, value in message.items():
         if type(value) is float:
-            raise ContractError(key, "type", f"{key} must be integer, not a fractional number")
+            raise ContractError(key, "type", _NOT_AN_INTEGER.format(path=key))
     data = message.get("data")
     if type(data) is dict:
         for key, value in data.items():
             if type(value) is float:
                 path = join_path("data", str(key))
-                raise ContractError(
-                    path, "type", f"{path} must be integer, not a fractional number"
-                )
+                raise ContractError(path, "type", _NOT_AN_INTEGER.format(path=path))
 
 
 def _check_type_and_version(

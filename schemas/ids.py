@@ -23,18 +23,24 @@ EVENT_NAMESPACE = uuid.UUID("315fa557-dc8e-54a7-8b1a-498050df629d")
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 
 
-def event_id(command_id: str, index: int) -> str:
-    """Id of the ``index``-th (0-based) event produced by command ``command_id``.
+def event_id(command_id: str, index: int, sku: str | None = None) -> str:
+    """Id of the ``index``-th (0-based) event produced by command ``command_id`` of ``sku``.
 
-    Exactly ``str(uuid.uuid5(EVENT_NAMESPACE, f"{command_id}:{index}"))`` (RFC 4122
-    name-based, SHA-1), computed without building UUID objects: the processor
-    names every event it publishes, and uuid5 itself was a sixth of its time.
+    ``str(uuid.uuid5(EVENT_NAMESPACE, f"{sku}/{command_id}:{index}"))`` (RFC 4122
+    name-based, SHA-1), computed without building UUID objects (the processor
+    names every event it publishes, and uuid5 itself was a sixth of its time).
+    Idempotency is per (sku, command_id), so the SKU is part of the name: two
+    products may receive commands with the same id, and their events must still
+    have distinct ids across the whole topic. Events written before the SKU was
+    part of the name have ``uuid5(EVENT_NAMESPACE, f"{command_id}:{index}")``
+    (``sku=None`` computes those); the log keeps them as they are.
     """
     if index < 0:
         raise ValueError(f"event index must be >= 0, got {index}")
+    name = f"{command_id}:{index}" if sku is None else f"{sku}/{command_id}:{index}"
     digest = bytearray(
         hashlib.sha1(  # noqa: S324 (RFC 4122 version 5 is SHA-1 by definition)
-            _NAMESPACE_BYTES + f"{command_id}:{index}".encode()
+            _NAMESPACE_BYTES + name.encode()
         ).digest()[:16]
     )
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5

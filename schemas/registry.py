@@ -18,7 +18,6 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -26,6 +25,8 @@ from typing import Any, Literal
 import fastjsonschema
 import jsonschema_rs
 from fastjsonschema import JsonSchemaValueException
+
+from schemas import timestamps
 
 __all__ = [
     "BASE_URI",
@@ -53,25 +54,16 @@ SCHEMA_DIR = Path(__file__).parent / "json"
 BASE_URI = "https://eventcart.example/schemas/"
 
 _FILE_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z0-9]*)\.v(?P<version>[1-9][0-9]*)\.json$")
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z",
-)
 
 
 def _is_rfc3339(value: Any) -> bool:
-    """RFC 3339 ``date-time`` with a mandatory offset, and a real calendar date.
+    """RFC 3339 ``date-time`` with a mandatory offset, a real calendar date, and an
+    instant that exists in UTC (see ``schemas.timestamps``).
 
     The library's built-in check is a regex only (it accepts February 30th); we also
     parse the value so every timestamp in the log can be read back by any consumer.
-    Leap seconds (``:60``) are refused for the same reason.
     """
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value.upper())
-    except ValueError:
-        return False
-    return True
+    return timestamps.is_valid(value)
 
 
 _FORMATS: Mapping[str, Callable[[Any], bool]] = {"date-time": _is_rfc3339}

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas import timestamps
 from schemas.ids import event_id
 from schemas.money import amounts_equal, is_positive
 from schemas.registry import CURRENT_EVENT_VERSIONS
@@ -30,9 +31,11 @@ __all__ = [
     "DETAIL_FIELDS",
     "DISCONTINUED",
     "INSUFFICIENT_STOCK",
+    "MAX_STOCK",
     "NOT_FOUND",
     "PRICE_NOT_POSITIVE",
     "REJECTION_REASONS",
+    "STOCK_LIMIT",
     "VERSION_CONFLICT",
     "Accepted",
     "Decision",
@@ -51,6 +54,7 @@ DISCONTINUED = "discontinued"
 ALREADY_DISCONTINUED = "already_discontinued"
 PRICE_NOT_POSITIVE = "price_not_positive"
 INSUFFICIENT_STOCK = "insufficient_stock"
+STOCK_LIMIT = "stock_limit"
 VERSION_CONFLICT = "version_conflict"
 REJECTION_REASONS = frozenset(
     {
@@ -60,9 +64,15 @@ REJECTION_REASONS = frozenset(
         ALREADY_DISCONTINUED,
         PRICE_NOT_POSITIVE,
         INSUFFICIENT_STOCK,
+        STOCK_LIMIT,
         VERSION_CONFLICT,
     }
 )
+
+#: The most stock a product may hold: 2^53 - 1, the largest integer every JSON
+#: client reads exactly (JavaScript's Number.MAX_SAFE_INTEGER). Both read models
+#: store stock as 64-bit integers.
+MAX_STOCK = 2**53 - 1
 
 #: Descriptive fields, in the order they appear in events.
 DETAIL_FIELDS = ("name", "description", "brand", "category_path", "attributes", "tags")
@@ -95,6 +105,8 @@ class ProductState:
     #: currency -> {"amount": decimal string, "price_type": "regular" | "sale"}
     prices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     stock: int = 0
+    #: occurred_at of the last event, canonical ("" for a state stored before it was kept)
+    updated_at: str = ""
 
     def replaced(self, **changes: Any) -> ProductState:
         """A copy with ``changes``: ``dataclasses.replace`` without its per-call
@@ -124,6 +136,7 @@ class ProductState:
             "tags": list(self.tags),
             "prices": {c: dict(p) for c, p in self.prices.items()},
             "stock": self.stock,
+            "updated_at": self.updated_at,
         }
 
     @classmethod
@@ -143,6 +156,7 @@ class ProductState:
             tags=tuple(raw.get("tags", ())),
             prices={c: dict(p) for c, p in raw.get("prices", {}).items()},
             stock=int(raw.get("stock", 0)),
+            updated_at=str(raw.get("updated_at", "")),
         )
 
 
@@ -177,15 +191,21 @@ def _event(
     data: dict[str, Any],
 ) -> dict[str, Any]:
     """Build event ``index`` of a decision. Everything is derived from the command and
-    the state, in a fixed key order, so re-deciding gives byte-identical JSON."""
+    the state, in a fixed key order, so re-deciding gives byte-identical JSON.
+
+    ``occurred_at`` is the command's instant in canonical form (UTC, ``Z``,
+    microseconds), clamped to the product's last event: a product's event time
+    never runs backwards, so its price history cannot get an interval that
+    starts before the one it closes, however clients' clocks disagree."""
     command_id = str(command["command_id"])
+    sku = str(command["sku"])
     return {
-        "event_id": event_id(command_id, index),
+        "event_id": event_id(command_id, index, sku),
         "type": event_type,
         "schema_version": CURRENT_EVENT_VERSIONS[event_type],
-        "sku": command["sku"],
+        "sku": sku,
         "version": state.version + index + 1,
-        "occurred_at": command["occurred_at"],
+        "occurred_at": max(timestamps.canonical(command["occurred_at"]), state.updated_at),
         "command_id": command_id,
         "correlation_id": command.get("correlation_id", command_id),
         "causation_id": command_id,
@@ -260,6 +280,12 @@ def _adjust_stock(command: Mapping[str, Any], state: ProductState) -> Decision:
         return Rejected(
             INSUFFICIENT_STOCK,
             f"cannot remove {-delta} from stock {state.stock}: stock would be {quantity}",
+        )
+    if quantity > MAX_STOCK:
+        return Rejected(
+            STOCK_LIMIT,
+            f"cannot add {delta} to stock {state.stock}: stock would be {quantity}, "
+            f"above the limit {MAX_STOCK}",
         )
     event_data = {"delta": delta, "quantity": quantity, "reason": data.get("reason", "")}
     return Accepted([_event(command, state, 0, "StockAdjusted", event_data)])
@@ -397,7 +423,11 @@ def evolve(state: ProductState, event: Mapping[str, Any]) -> ProductState:
             f"{state.sku}: event version {version} does not follow state version {state.version}"
         )
     current = upcast(event)
-    return state.replaced(version=version, **_changes(state, current["type"], current["data"]))
+    return state.replaced(
+        version=version,
+        updated_at=timestamps.canonical(current["occurred_at"]),
+        **_changes(state, current["type"], current["data"]),
+    )
 
 
 def evolve_all(state: ProductState, events: Iterable[Mapping[str, Any]]) -> ProductState:

@@ -25,6 +25,8 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from read_models.pricing import model
+
 __all__ = [
     "Migration",
     "MigrationError",
@@ -169,6 +171,7 @@ def migrate(
         # Under the lock too: concurrent GRANTs on one object can fail ("tuple concurrently updated").
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
         _grant_reader(conn, schema, reader or reader_role(conn))
+        model.adopt_if_empty(conn, schema)
     return applied
 
 

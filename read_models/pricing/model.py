@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,16 @@ def check_writable(
             f"this code writes version {expected}: rebuild it with `eventcart replay pricing`"
         )
     return build
+
+
+def adopt_if_empty(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Record that a schema holding no product yet is built for this code's model: there
+    is nothing to rebuild, whatever model its ``read_model`` row was created with."""
+    s = sql.Identifier(schema)
+    conn.execute(
+        sql.SQL(
+            "UPDATE {}.read_model SET model_version = %s"
+            " WHERE model_version < %s AND NOT EXISTS (SELECT 1 FROM {}.product)"
+        ).format(s, s),
+        [MODEL_VERSION, MODEL_VERSION],
+    )

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from read_models.projection import Gap, PositionedEvent
+from schemas import timestamps
 from schemas.money import parse_amount
 
 __all__ = [
@@ -155,8 +156,13 @@ class InvalidEventError(ValueError):
     """An event whose content cannot become a row (reported as failed, never retried)."""
 
 
-def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int]) -> Plan:
-    """The row operations that apply ``events`` over a store where each SKU has ``applied_versions``.
+def plan(
+    events: Sequence[PositionedEvent],
+    applied_versions: Mapping[str, int],
+    applied_times: Mapping[str, datetime] | None = None,
+) -> Plan:
+    """The row operations that apply ``events`` over a store where each SKU has
+    ``applied_versions`` (and the instant of its last applied event, ``applied_times``).
 
     Events of one SKU are applied in version order; an event whose version is at
     or below the SKU's applied version (including a duplicate inside the batch) is
@@ -166,6 +172,7 @@ def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int])
     database refuses.
     """
     result = Plan()
+    applied_times = applied_times or {}
     by_sku: dict[str, list[PositionedEvent]] = {}
     for positioned in events:
         sku = positioned.event.get("sku")
@@ -194,7 +201,7 @@ def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int])
         if not to_apply:
             continue
         try:
-            _SkuProjection(sku).project(to_apply, result)
+            _SkuProjection(sku, applied_times.get(sku)).project(to_apply, result)
         except InvalidEventError as exc:
             for positioned in to_apply:
                 result.invalid.append((positioned, str(exc)))
@@ -205,8 +212,9 @@ def plan(events: Sequence[PositionedEvent], applied_versions: Mapping[str, int])
 
 
 class _SkuProjection:
-    def __init__(self, sku: str) -> None:
+    def __init__(self, sku: str, last_at: datetime | None) -> None:
         self.sku = sku
+        self.last_at = last_at
         self.status: str | None = None
         self.open_rows: dict[str, HistoryRow] = {}  # opened in this batch, still open
         self.rows: list[HistoryRow] = []
@@ -218,7 +226,7 @@ class _SkuProjection:
         self.stock: StockSet | None = None
 
     def project(self, to_apply: list[PositionedEvent], into: Plan) -> None:
-        last_at: datetime | None = None
+        last_at: datetime | None = self.last_at
         for positioned in to_apply:
             last_at = self._one(positioned.event)
         assert last_at is not None
@@ -236,8 +244,14 @@ class _SkuProjection:
         into.events[self.sku] = to_apply
 
     def _one(self, event: Mapping[str, Any]) -> datetime:
+        """Project one event; its instant, clamped to the product's previous event so a
+        product's time never runs backwards (what the processor guarantees for every
+        event it writes, applied here too for events written before it did)."""
         version: int = event["version"]
         at = _timestamp(event.get("occurred_at"), version)
+        if self.last_at is not None and at < self.last_at:
+            at = self.last_at
+        self.last_at = at
         data = event.get("data")
         if not isinstance(data, Mapping):
             raise InvalidEventError(f"version {version}: data is not an object")
@@ -310,14 +324,9 @@ def _timestamp(value: object, version: int) -> datetime:
     if not isinstance(value, str):
         raise InvalidEventError(f"version {version}: occurred_at is not a string")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidEventError(
-            f"version {version}: occurred_at is not RFC 3339: {value!r}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidEventError(f"version {version}: occurred_at has no offset: {value!r}")
-    return parsed
+        return timestamps.parse(value)
+    except ValueError as exc:
+        raise InvalidEventError(f"version {version}: occurred_at: {exc}") from None
 
 
 def price_as_of(history: Iterable[HistoryRow], currency: str, at: datetime) -> HistoryRow | None:

@@ -46,7 +46,8 @@ class _Statements:
             " WHERE projection = %s AND partition = ANY(%s)"
         ).format(s=s)
         self.lock_products = sql.SQL(
-            "SELECT sku, version FROM {s}.product WHERE sku = ANY(%s) ORDER BY sku FOR UPDATE"
+            "SELECT sku, version, updated_at FROM {s}.product WHERE sku = ANY(%s)"
+            " ORDER BY sku FOR UPDATE"
         ).format(s=s)
         self.history_close = sql.SQL(
             "UPDATE {s}.price_history SET valid_to = GREATEST(valid_from, %(valid_to)s)"
@@ -197,8 +198,10 @@ class PricingSink:
 
                 skus = sorted({str(e.event.get("sku")) for e in fresh})
                 cur.execute(self._sql.lock_products, (skus,))
-                applied_versions: dict[str, int] = dict(cur.fetchall())
-                planned = rows.plan(fresh, applied_versions)
+                stored = cur.fetchall()
+                applied_versions = {sku: version for sku, version, _ in stored}
+                applied_times = {sku: at for sku, _, at in stored if at is not None}
+                planned = rows.plan(fresh, applied_versions, applied_times)
                 report.skipped += planned.skipped
                 report.failed.extend(planned.invalid)
                 report.gaps.extend(planned.gaps)

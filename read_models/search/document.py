@@ -34,6 +34,8 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from schemas import timestamps
+
 __all__ = [
     "ACTIVE",
     "CATEGORY_SEPARATOR",
@@ -106,13 +108,19 @@ def _set_details(doc: dict[str, Any], data: Mapping[str, Any]) -> None:
             doc[name] = value
 
 
+#: Characters the completion suggester reserves for itself (it refuses a document
+#: whose input holds one): NUL, U+001E and U+001F. Names may contain them.
+_SUGGEST_RESERVED = str.maketrans({"\x00": " ", "\x1e": " ", "\x1f": " "})
+
+
 def _set_suggest(doc: dict[str, Any]) -> None:
     """Autocomplete inputs: name and brand, only while the product is active."""
     inputs = [
-        text
+        text.translate(_SUGGEST_RESERVED).strip()
         for text in (doc.get("name"), doc.get("brand"))
-        if isinstance(text, str) and text.strip()
+        if isinstance(text, str)
     ]
+    inputs = [text for text in inputs if text]
     if doc["status"] == ACTIVE and inputs:
         doc["suggest"] = {"input": list(dict.fromkeys(inputs))}
     else:
@@ -163,7 +171,9 @@ def project(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, A
         new["status"] = DISCONTINUED
 
     new["version"] = version
-    new["updated_at"] = event["occurred_at"]
+    # Canonical UTC text, never before the document's previous event (the processor
+    # writes events so; events written before it did are clamped here too).
+    new["updated_at"] = max(timestamps.canonical(event["occurred_at"]), new["updated_at"] or "")
     _set_suggest(new)
     return new
 

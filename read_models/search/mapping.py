@@ -87,7 +87,7 @@ _BASE_PROPERTIES: dict[str, Any] = {
     "attributes": {"type": "flattened", "ignore_above": _KEYWORD_MAX},
     "tags": {"type": "keyword", "ignore_above": _KEYWORD_MAX},
     "prices": {"type": "object", "dynamic": True},
-    "stock": {"type": "integer"},
+    "stock": {"type": "long"},
     "in_stock": {"type": "boolean"},
     "availability": {"type": "keyword"},
     "suggest": {"type": "completion", "analyzer": "simple", "max_input_length": 100},

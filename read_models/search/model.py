@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from elasticsearch import Elasticsearch
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 
 
 class OutdatedReadModelError(RuntimeError):

@@ -14,9 +14,11 @@ from streams.catalog import (
     ALREADY_REGISTERED,
     DISCONTINUED,
     INSUFFICIENT_STOCK,
+    MAX_STOCK,
     NOT_FOUND,
     PRICE_NOT_POSITIVE,
     REJECTION_REASONS,
+    STOCK_LIMIT,
     VERSION_CONFLICT,
     Accepted,
     Decision,
@@ -78,12 +80,12 @@ def test_register_minimal_fills_defaults() -> None:
     command = make_command("RegisterProduct", {"name": "Mug"}, correlation_id="flow-1")
     (event,) = accepted(decide(command, ProductState.empty(SKU)))
     assert event == {
-        "event_id": event_id("cmd-1", 0),
+        "event_id": event_id("cmd-1", 0, SKU),
         "type": "ProductRegistered",
         "schema_version": 1,
         "sku": SKU,
         "version": 1,
-        "occurred_at": "2025-06-01T12:00:00Z",
+        "occurred_at": "2025-06-01T12:00:00.000000Z",
         "command_id": "cmd-1",
         "correlation_id": "flow-1",
         "causation_id": "cmd-1",
@@ -255,11 +257,46 @@ def test_determinism(type_: str, stocked: ProductState) -> None:
 
 
 def test_event_ids_are_pinned() -> None:
-    """The namespace UUID must never change: re-decided commands would get new ids."""
+    """The namespace UUID and the naming rule never change: events already in the log
+    keep their ids, and read models recognise a re-published event by it."""
     (event,) = accepted(
         decide(make_command("RegisterProduct", {"name": "n"}), ProductState.empty(SKU))
     )
-    assert event["event_id"] == "f04f75e6-dc1d-52f3-908a-676576d4a8c3"
+    assert event["event_id"] == "042d6d14-fc86-5b3a-ae9a-0308269416b4"  # uuid5(NS, "SKU-1/cmd-1:0")
+    # Events written before the SKU was part of the name: uuid5(NS, "cmd-1:0").
+    assert event_id("cmd-1", 0) == "f04f75e6-dc1d-52f3-908a-676576d4a8c3"
+
+
+def test_the_same_command_id_on_two_products_gives_distinct_event_ids() -> None:
+    a = accepted(
+        decide(make_command("RegisterProduct", {"name": "n"}, sku="A"), ProductState.empty("A"))
+    )
+    b = accepted(
+        decide(make_command("RegisterProduct", {"name": "n"}, sku="B"), ProductState.empty("B"))
+    )
+    assert a[0]["event_id"] != b[0]["event_id"]
+
+
+def test_event_time_is_canonical_utc_and_never_runs_backwards() -> None:
+    state = ProductState(
+        sku=SKU, version=3, registered=True, updated_at="2025-06-01T12:00:00.000000Z"
+    )
+    later = make_command(
+        "AdjustStock", {"delta": 1}, occurred_at="2025-06-01t14:30:00.123456789+02:00"
+    )
+    (event,) = accepted(decide(later, state))
+    assert event["occurred_at"] == "2025-06-01T12:30:00.123456Z"
+    earlier = make_command("AdjustStock", {"delta": 1}, occurred_at="2025-06-01T11:00:00Z")
+    (clamped,) = accepted(decide(earlier, state))
+    assert clamped["occurred_at"] == "2025-06-01T12:00:00.000000Z"
+    assert evolve(state, clamped).updated_at == "2025-06-01T12:00:00.000000Z"
+
+
+def test_stock_never_grows_past_the_json_safe_limit() -> None:
+    state = ProductState(sku=SKU, version=1, registered=True, stock=MAX_STOCK - 5)
+    assert accepted(decide(make_command("AdjustStock", {"delta": 5}), state))
+    refused = decide(make_command("AdjustStock", {"delta": 6}), state)
+    assert isinstance(refused, Rejected) and refused.reason == STOCK_LIMIT
 
 
 def test_event_data_does_not_alias_command() -> None:

@@ -259,7 +259,7 @@ def test_events_without_sku_or_version_or_offset_are_invalid() -> None:
     result = plan(positioned(bad_time, no_version, no_sku), {})
     reasons = sorted(reason for _, reason in result.invalid)
     assert len(reasons) == 3
-    assert any("no offset" in r for r in reasons)
+    assert any("not an RFC 3339 date-time with an offset" in r for r in reasons)
     assert any("no sku" in r for r in reasons)
     assert any("version" in r for r in reasons)
 

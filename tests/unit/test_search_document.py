@@ -53,7 +53,7 @@ def test_registration_builds_an_active_document() -> None:
         "sku": "SKU-1",
         "status": ACTIVE,
         "version": 1,
-        "updated_at": "2025-06-01T12:00:01Z",
+        "updated_at": "2025-06-01T12:00:01.000000Z",
         "name": "Trail runner",
         "description": "A light trail running shoe.",
         "brand": "Acme",
@@ -98,7 +98,7 @@ def test_details_update_changes_only_the_given_fields() -> None:
     assert doc["brand"] == "Acme"
     assert doc["attributes"] == {"colour": "red", "size": "42"}
     assert doc["suggest"] == {"input": ["Trail runner 2", "Acme"]}
-    assert (doc["version"], doc["updated_at"]) == (2, "2025-06-01T12:00:02Z")
+    assert (doc["version"], doc["updated_at"]) == (2, "2025-06-01T12:00:02.000000Z")
 
 
 def test_prices_are_kept_per_currency_with_the_exact_text() -> None:
@@ -189,7 +189,7 @@ def test_events_before_registration_give_an_incomplete_document() -> None:
 def test_unknown_event_types_only_move_the_version() -> None:
     doc = project(None, REGISTERED)
     new = project(doc, event("ProductReviewed", 2, {"stars": 5}))
-    assert new == {**doc, "version": 2, "updated_at": "2025-06-01T12:00:02Z"}
+    assert new == {**doc, "version": 2, "updated_at": "2025-06-01T12:00:02.000000Z"}
 
 
 def test_fold_of_nothing_is_none_and_fold_is_replayable() -> None:

@@ -42,7 +42,7 @@ def test_body_is_json_with_the_expected_fields(rich: bool) -> None:
         "attributes": "flattened",
         "tags": "keyword",
         "prices": "object",
-        "stock": "integer",
+        "stock": "long",
         "in_stock": "boolean",
         "availability": "keyword",
         "status": "keyword",
