@@ -15,6 +15,7 @@ from ops import (
     status_cli,
     topics_cli,
     up_cli,
+    verify_cli,
     worker_cli,
 )
 
@@ -32,6 +33,7 @@ app.add_typer(command_cli.app, name="command")
 app.add_typer(api_cli.app, name="api")
 app.command("status")(status_cli.status)
 app.command("replay")(replay_cli.replay)
+app.command("verify")(verify_cli.verify)
 app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(db_cli.app, name="db")
 app.command("search")(query_cli.search_command)

@@ -147,6 +147,7 @@ class PricingSink:
         self._sql = _Statements(schema)
         # int4 key for the advisory locks of this projection's partitions.
         self._lock_key = lock_key(schema, projection)
+        self._live_lock_key = lock_key(schema, "pricing")
 
     def close(self) -> None:
         if self._owns_pool:
@@ -238,6 +239,45 @@ class PricingSink:
                     [(self.projection, p, offset) for p, offset in sorted(last.items())],
                 )
         return report
+
+    def replace(self, events_by_sku: dict[str, list[PositionedEvent]]) -> list[str]:
+        """Rebuild the rows of these SKUs from their whole history (``eventcart verify
+        --repair``); return the SKUs rebuilt.
+
+        In one transaction, under the live projection's locks of the SKUs'
+        partitions (no live batch interleaves): a SKU whose stored version is
+        already past its events (the live projection moved on) is left alone;
+        the others lose their rows and get them again from the pure plan.
+        """
+        if not events_by_sku:
+            return []
+        s = sql.Identifier(self.schema)
+        skus = sorted(events_by_sku)
+        partitions = sorted({e.partition for evs in events_by_sku.values() for e in evs})
+        with (
+            self._transient(),
+            self._pool.connection(timeout=self.timeout) as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            for partition in partitions:
+                cur.execute(self._sql.lock, (self._live_lock_key, partition))
+            cur.execute(self._sql.lock_products, (skus,))
+            stored = {sku: version for sku, version, _ in cur.fetchall()}
+            chosen = [
+                sku
+                for sku in skus
+                if stored.get(sku, 0) <= max(e.event["version"] for e in events_by_sku[sku])
+            ]
+            for table in ("price_history", "current_price", "stock", "product"):
+                cur.execute(
+                    sql.SQL("DELETE FROM {}.{} WHERE sku = ANY(%s)").format(
+                        s, sql.Identifier(table)
+                    ),
+                    [chosen],
+                )
+            self._write(cur, rows.plan([e for sku in chosen for e in events_by_sku[sku]], {}))
+        return chosen
 
     def _write(self, cur: psycopg.Cursor[Any], planned: rows.Plan) -> None:
         s = self._sql

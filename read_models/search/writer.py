@@ -5,15 +5,17 @@ with ONE ``mget`` on the alias, folds each SKU's events onto its document with t
 pure :func:`read_models.search.document.project` (stopping at an event that is
 not the document's next version: a gap, reported), and writes every changed
 document with ONE ``bulk`` request: ``_id`` = SKU, ``version`` = the product's
-event version, ``version_type=external``. Elasticsearch keeps a write only if its
-version is above the stored one, so redeliveries, replays and concurrent stale
-writers never move a document backwards.
+event version, ``version_type=external_gte``. Elasticsearch keeps a write only if
+its version is at least the stored one, so redeliveries, replays and concurrent
+stale writers never move a document backwards.
 
 Each bulk item's outcome is classified, none is ignored:
 
 * 200/201: the events folded into it are ``applied``;
-* 409 ``version_conflict_engine_exception``: the index already holds this or a
-  newer version: the events are ``skipped`` (not an error);
+* 409 ``version_conflict_engine_exception``: the index already holds a newer
+  version (a concurrent writer got there first): the events are ``skipped``
+  (not an error); events at or below the stored version are skipped before
+  any write, from the ``mget``;
 * 429, 5xx, a missing alias/index: :class:`TransientStoreError` (the runner
   retries the whole batch; idempotent thanks to the external versions);
 * any other 4xx (a mapping rejection such as ``document_parsing_exception``):
@@ -137,6 +139,33 @@ class SearchSink:
         positions.record(self._es, self._alias, offsets)
         return report
 
+    def replace(self, docs: dict[str, dict[str, Any]]) -> int:
+        """Write whole documents over what the index holds (``eventcart verify --repair``).
+
+        Each is written at its own version, or at the stored one when that is higher
+        (a document changed by hand, whose ``_version`` moved without its content's
+        ``version``), so the write always lands; documents the live projection moved
+        past in the meantime are compared again by the caller.
+        Returns how many were written."""
+        if not docs:
+            return 0
+        stored = self._es.mget(index=self._alias, ids=list(docs), source=False, realtime=True)
+        versions = {str(d["_id"]): int(d["_version"]) for d in stored["docs"] if d.get("found")}
+        operations: list[dict[str, Any]] = []
+        for sku, doc in docs.items():
+            version = max(int(doc["version"]), versions.get(sku, 0))
+            meta = {"_index": self._alias, "_id": sku, "version": version}
+            operations += [{"index": {**meta, "version_type": "external_gte"}}, doc]
+        try:
+            response = self._es.bulk(operations=operations, require_alias=True, refresh=True)
+        except ApiError as exc:
+            _raise_transient_if_retryable("bulk", exc)
+            raise
+        except TransportError as exc:
+            raise TransientStoreError(f"search: bulk failed: {exc}") from exc
+        statuses = [next(iter(item.values())).get("status", 0) for item in response["items"]]
+        return sum(1 for status in statuses if 200 <= status < 300)
+
     # ------------------------------------------------------------------ I/O
 
     def _read(self, skus: list[str]) -> dict[str, dict[str, Any]]:
@@ -173,7 +202,11 @@ class SearchSink:
                         "_index": self._alias,
                         "_id": sku,
                         "version": int(doc["version"]),
-                        "version_type": "external",
+                        # _gte: a document at this version is rewritten with the same
+                        # content (the fold is deterministic), and one whose stored
+                        # version was bumped by hand (a partial update) still
+                        # accepts the product's next event.
+                        "version_type": "external_gte",
                     }
                 }
             )
