@@ -100,7 +100,9 @@ def read(
         remaining = set(todo)
         while remaining:
             batch = Batch()
-            for message in consumer.consume(batch_size, timeout=1.0):
+            # What is fetched already; else wait (briefly) for the next record or the end.
+            messages = consumer.consume(batch_size, timeout=0) or consumer.consume(1, timeout=1.0)
+            for message in messages:
                 partition, offset = message.partition() or 0, message.offset() or 0
                 error = message.error()
                 if error is not None:

@@ -101,7 +101,9 @@ def _set_details(doc: dict[str, Any], data: Mapping[str, Any]) -> None:
             doc["category_paths"] = category_prefixes(path)
             doc["category"] = path[-1] if path else None
         elif name == "attributes":
-            doc["attributes"] = dict(value)
+            # Flattened keys cannot hold NUL; the contract refuses control characters
+            # in keys, and events written before it did are cleaned here.
+            doc["attributes"] = {str(k).replace("\x00", ""): v for k, v in value.items()}
         elif name == "tags":
             doc["tags"] = list(value)
         else:

@@ -3,6 +3,7 @@
 - search rebuild (the same build + switch as `eventcart replay search`) vs a
   direct bulk load of the final documents into a fresh index, same run;
 - pricing rebuild (as `eventcart replay pricing`) vs a COPY of the final rows;
+- `eventcart verify` over the rebuilt read models: products/s, printed;
 - the live freshness while a rebuild runs, printed.
 
 The catalog: 100,000 products with price and stock history (10 events each),
@@ -24,6 +25,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartiti
 from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
 
+from ops import verify
 from ops.replay import pricing as pricing_replay
 from ops.replay import search as search_replay
 from ops.settings import Settings
@@ -125,6 +127,15 @@ def test_rebuild_one_million_events(
         f"\n  pricing: {pricing_s:.0f} s ({n / pricing_s:,.0f} events/s) | COPY of the final rows "
         f"{pricing_ceiling_s:.1f} s | ratio {pricing_s / pricing_ceiling_s:.1f}x (target <= 1.5x)"
     )
+
+    # eventcart verify over the rebuilt read models: how fast a nightly drift check runs.
+    checked = verify.verify(module_settings)
+    print(
+        f"\neventcart verify of {checked.skus:,} products ({checked.events:,} events): "
+        f"{checked.seconds:.0f} s, {checked.skus / checked.seconds:,.0f} products/s, "
+        f"{len(checked.drifts)} drifts"
+    )
+    assert checked.drifts == []
 
     # Live traffic while a rebuild runs: the freshness it keeps.
     skip_live_backlog(module_settings)

@@ -82,6 +82,7 @@ def check_document(doc: dict[str, Any], properties: dict[str, Any]) -> None:
             assert all(len(t.encode()) <= 32766 for t in texts), name  # Lucene's term limit
         elif kind == "flattened":
             assert all(isinstance(v, str) for v in value.values())
+            assert not any("\x00" in key for key in value), value  # refused by flattened
 
 
 def check_rows(planned: Plan) -> None:
