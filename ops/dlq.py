@@ -19,10 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from ops.settings import Settings
 from ops.topics import CONSUMERS, Topics
 from producers.client import producer_config
-from read_models.projection import PositionedEvent
-from schemas import codec
-from schemas.errors import ContractError
-from streams import dead_letters
+from streams import dead_letters, event_log
 
 ALIASES = {
     "processor": "command-processor",
@@ -85,26 +82,23 @@ def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Re
     if consumer == "command-processor":
         return _resend_commands(settings, letters)
     from streams import sinks
+    from streams.batch_step import BatchStep
 
-    sink = sinks.out_of_order_sink(consumer, settings)
+    # The same step as every other consumer of the events: a letter that fails
+    # again is dead-lettered again, with the reason it failed this time.
+    step = BatchStep.for_role(consumer, sinks.out_of_order_sink(consumer, settings), settings)
     outcomes = []
     for letter in letters:
         record = letter.record
-        try:
-            raw = dead_letters.original(record)
-            if raw is None:
-                raw = _source_record(settings, record)
-            event = codec.decode_event(raw if raw is not None else b"")
-        except ContractError as err:
-            outcomes.append(
-                Redrive(letter.dlq_offset, "failed again", f"{err.field}: {err.message}")
-            )
-            continue
-        report = sink.apply([PositionedEvent(event, record["partition"], record["offset"])])
-        if report.failed:
-            outcomes.append(Redrive(letter.dlq_offset, "failed again", report.failed[0][1]))
-        elif report.gaps:
-            outcomes.append(Redrive(letter.dlq_offset, "failed again", report.gaps[0].reason))
+        raw = dead_letters.original(record)
+        if raw is None:
+            raw = _source_record(settings, record)
+        batch = event_log.Batch()
+        batch.add(record["partition"], record["offset"], dead_letters.original_key(record), raw)
+        report = step.apply(batch)
+        if report.letters:
+            _, _, rule, message = report.letters[0]
+            outcomes.append(Redrive(letter.dlq_offset, "failed again", f"{rule}: {message}"))
         elif report.applied:
             outcomes.append(Redrive(letter.dlq_offset, "applied"))
         else:

@@ -182,7 +182,7 @@ def _repair(settings: Settings, name: str, offset: str | None, when: datetime | 
         report = repair.repair(settings, name, start, progress)
     console.print(
         f"{name}: {report.applied:,} applied, {report.skipped:,} already there, "
-        f"{len(report.failed)} refused"
+        f"{report.dead_lettered} dead-lettered"
     )
 
 

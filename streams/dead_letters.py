@@ -22,10 +22,15 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+
 __all__ = [
     "MAX_KEY_BYTES",
     "MAX_MESSAGE_CHARS",
     "MAX_ORIGINAL_BYTES",
+    "DeadLetterError",
+    "DeadLetterWriter",
     "dead_letter",
     "original",
     "original_key",
@@ -96,3 +101,72 @@ def original_key(letter: dict[str, Any]) -> bytes | None:
         return base64.b64decode(letter["key_b64"])
     key = letter.get("key")
     return key.encode() if isinstance(key, str) else None
+
+
+class DeadLetterWriter:
+    """Writes one consumer's dead letters to its dead-letter topic, and confirms them.
+
+    ``flush`` returns only once Kafka has every letter added so far (or raises),
+    so a caller that commits its offsets after ``flush`` never moves past a
+    record whose dead letter was lost.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str, consumer: str) -> None:
+        self.topic, self.consumer = topic, consumer
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "enable.idempotence": True,
+                "compression.type": "lz4",
+                "linger.ms": 5,
+                "message.max.bytes": 1024 * 1024,
+            }
+        )
+        self._failures: list[str] = []
+        self.written = 0
+
+    def add(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        raw: bytes | None,
+        error: dict[str, str],
+    ) -> None:
+        letter = dead_letter(
+            self.consumer,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            raw=raw,
+            error=error,
+        )
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, key=key, value=orjson.dumps(letter), on_delivery=self._delivered
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self.written += 1
+
+    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._failures.append(str(err))
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        remaining = self._producer.flush(timeout_s)
+        failures, self._failures = self._failures, []
+        if remaining or failures:
+            raise DeadLetterError(
+                f"{remaining} dead letter(s) not delivered in {timeout_s:.0f} s"
+                + (f"; refused: {failures[0]}" if failures else "")
+            )
+
+
+class DeadLetterError(RuntimeError):
+    """Kafka did not take a dead letter: the batch must not be committed."""

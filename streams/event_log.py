@@ -24,16 +24,41 @@ from read_models.projection import PositionedEvent
 from schemas import codec
 from schemas.errors import ContractError
 
-__all__ = ["Batch", "end_offsets", "offsets_for_time", "read"]
+__all__ = ["Batch", "Undecodable", "end_offsets", "offsets_for_time", "read"]
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A record of the events topic that is no valid event (it goes to a dead-letter topic)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes | None
+    error: ContractError
 
 
 @dataclass
 class Batch:
     events: list[PositionedEvent] = field(default_factory=list)
-    #: (partition, offset, original bytes, why it did not decode)
-    undecodable: list[tuple[int, int, bytes | None, str]] = field(default_factory=list)
+    undecodable: list[Undecodable] = field(default_factory=list)
     #: partition -> last offset read in this batch
     reached: dict[int, int] = field(default_factory=dict)
+    #: (partition, offset) -> (key, original bytes): what a dead letter keeps
+    originals: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = field(
+        default_factory=dict
+    )
+
+    def add(self, partition: int, offset: int, key: bytes | None, raw: bytes | None) -> None:
+        """Decode (and upcast) one record into the batch."""
+        self.reached[partition] = max(self.reached.get(partition, -1), offset)
+        self.originals[(partition, offset)] = (key, raw)
+        try:
+            event = codec.decode_event(raw if raw is not None else b"")
+        except ContractError as err:
+            self.undecodable.append(Undecodable(partition, offset, key, raw, err))
+            return
+        self.events.append(PositionedEvent(event, partition, offset))
 
 
 def _consumer(settings: Settings, *, eof: bool = False) -> Consumer:
@@ -111,18 +136,9 @@ def read(
                     continue
                 if partition not in remaining or offset >= todo[partition][1]:
                     continue
-                batch.reached[partition] = offset
                 if offset >= todo[partition][1] - 1:
                     remaining.discard(partition)
-                raw = message.value()
-                try:
-                    event = codec.decode_event(raw if raw is not None else b"")
-                except ContractError as err:
-                    batch.undecodable.append(
-                        (partition, offset, raw, f"{err.field}: {err.message}")
-                    )
-                    continue
-                batch.events.append(PositionedEvent(event, partition, offset))
+                batch.add(partition, offset, message.key(), message.value())
             for partition in list(remaining):
                 position = consumer.position([TopicPartition(topic, partition)])[0].offset
                 if position >= todo[partition][1]:

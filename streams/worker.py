@@ -22,12 +22,12 @@ from streams import metrics, sinks
 from streams.app import make_app
 from streams.processor import ROLE as PROCESSOR
 from streams.processor import CommandProcessor
-from streams.projections import Projection
+from streams.projections import add_projection
 
 
 def _projection(role: str) -> Callable[[faust.App, Settings], object]:
     def build(app: faust.App, settings: Settings) -> object:
-        return Projection(app, settings, role, lambda: sinks.sink_for(role, settings))
+        return add_projection(app, settings, role, lambda: sinks.sink_for(role, settings))
 
     return build
 

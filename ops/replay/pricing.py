@@ -31,8 +31,10 @@ from read_models.pricing import model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink, lock_key
 from streams import event_log
+from streams.batch_step import BatchStep
 
 LIVE = "pricing"
+ROLE = "pricing-projection"  # whose dead-letter topic a rebuild's refusals go to
 REBUILD = "pricing-rebuild"
 
 Progress = Callable[[event_log.Batch, int, int], None]  # (batch, applied so far, failed so far)
@@ -94,7 +96,8 @@ def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, 
             conn, the_plan.new_schema, model.Build(the_plan.live_version + 1, model.MODEL_VERSION)
         )
     with PricingSink(_dsn(settings), the_plan.new_schema, REBUILD) as sink:
-        return reader.catch_up(settings, sink, the_plan.start, the_plan.end, progress)
+        step = BatchStep.for_role(ROLE, sink, settings)
+        return reader.catch_up(settings, step, the_plan.start, the_plan.end, progress)
 
 
 def switch(settings: Settings, the_plan: Plan, progress: Progress) -> str:
@@ -114,8 +117,9 @@ def switch(settings: Settings, the_plan: Plan, progress: Progress) -> str:
         start = {p: built.get(p, -1) + 1 for p in partitions}
         stop = {p: live[p] + 1 for p in partitions if p in live}
         with PricingSink(_dsn(settings), new, REBUILD) as sink:
+            step = BatchStep.for_role(ROLE, sink, settings)
             for batch in event_log.read(settings, start, stop):
-                sink.apply(batch.events)
+                step.apply(batch)
                 progress(batch, 0, 0)
         with psycopg.connect(_dsn(settings), autocommit=True) as side:
             built = _checkpoint(side, new, REBUILD)

@@ -15,9 +15,10 @@ from elasticsearch import Elasticsearch
 
 from ops.settings import Settings
 from read_models.pricing.writer import PricingSink
-from read_models.projection import ApplyReport, Sink
+from read_models.projection import Sink
 from read_models.search.writer import SearchSink
 from streams import event_log
+from streams.batch_step import BatchStep, StepReport
 
 REPAIR = "pricing-repair"  # its own checkpoint name: the live checkpoint would skip everything
 
@@ -27,9 +28,9 @@ def repair(
     projection: str,
     start: dict[int, int],
     progress: Callable[[event_log.Batch, int, int], None],
-) -> ApplyReport:
+) -> StepReport:
     end = {p: high for p, (_, high) in event_log.end_offsets(settings).items()}
-    total = ApplyReport()
+    total = StepReport()
     es: Elasticsearch | None = None
     sink: Sink
     if projection == "search":
@@ -39,13 +40,14 @@ def repair(
         sink = PricingSink(
             settings.postgres_dsn.get_secret_value(), settings.pricing_schema, REPAIR
         )
+    step = BatchStep.for_role(f"{projection}-projection", sink, settings)
     try:
         for batch in event_log.read(settings, start, end):
-            report = sink.apply(batch.events)
+            report = step.apply(batch)
             total.applied += report.applied
             total.skipped += report.skipped
-            total.failed.extend(report.failed)
-            progress(batch, total.applied, len(total.failed))
+            total.dead_lettered += report.dead_lettered
+            progress(batch, total.applied, total.dead_lettered)
     finally:
         if es is not None:
             es.close()

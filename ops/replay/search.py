@@ -34,7 +34,9 @@ from read_models.search.index import (
 )
 from read_models.search.writer import SearchSink
 from streams import event_log
+from streams.batch_step import BatchStep
 
+ROLE = "search-projection"  # whose dead-letter topic a rebuild's refusals go to
 Progress = Callable[[event_log.Batch, int, int], None]
 
 
@@ -96,9 +98,8 @@ def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, 
     positions.ensure_positions_index(es, the_plan.build_alias)
     bulk_mode(es, the_plan.new_index, True)
     try:
-        return reader.catch_up(
-            settings, SearchSink(es, the_plan.build_alias), the_plan.start, the_plan.end, progress
-        )
+        step = BatchStep.for_role(ROLE, SearchSink(es, the_plan.build_alias), settings)
+        return reader.catch_up(settings, step, the_plan.start, the_plan.end, progress)
     finally:
         es.close()
 
@@ -114,9 +115,9 @@ def switch_over(settings: Settings, the_plan: Plan, progress: Progress) -> str:
         built = positions.applied(es, the_plan.build_alias)
         start = {p: built.get(p, -1) + 1 for p in the_plan.end}
         stop = {p: live[p] + 1 for p in the_plan.end if p in live}
-        sink = SearchSink(es, the_plan.build_alias)
+        step = BatchStep.for_role(ROLE, SearchSink(es, the_plan.build_alias), settings)
         for batch in event_log.read(settings, start, stop):
-            sink.apply(batch.events)
+            step.apply(batch)
             progress(batch, 0, 0)
         es.indices.refresh(index=new)
         es.indices.update_aliases(

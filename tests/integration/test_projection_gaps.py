@@ -21,6 +21,7 @@ from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
 from tests.fixtures.kafka_read import read_topic
+from tests.fixtures.load import wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import Worker
@@ -44,13 +45,21 @@ def client(module_settings: Settings, workers: dict[str, Worker]) -> Iterator[Co
 
 
 def move_committed_offset(settings: Settings, role: str, partition: int, offset: int) -> None:
+    """What an operator's --reset-offsets does: only possible once the group is empty
+    (a stopped worker is a static member until its session times out)."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    group = f"{settings.topic_prefix}-{role}"
+
+    def empty() -> bool:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        return not described.members
+
+    wait_until(empty, 60, f"{group} without members")
     events = Topics.from_settings(settings).events
-    request = ConsumerGroupTopicPartitions(
-        f"{settings.topic_prefix}-{role}", [TopicPartition(events, partition, offset)]
-    )
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(events, partition, offset)])
     for future in admin.alter_consumer_group_offsets([request]).values():
-        future.result(timeout=30)
+        result = future.result(timeout=30)
+        assert all(tp.error is None for tp in result.topic_partitions), result
 
 
 def test_events_a_consumer_skipped_are_read_back_from_the_log(

@@ -1,0 +1,185 @@
+"""The one step every consumer of the events topic takes with a batch.
+
+The live projections, a rebuild (its build and its switch's catch-up), a
+repair from an offset and a dead-letter re-drive all read events and hand
+them to a read model's sink; they differ only in where the batch comes from
+and which sink takes it. What happens to a batch is written here once:
+
+1. the records that do not decode (or upcast) become dead letters (their
+   contract rule);
+2. the events go to the sink, and the whole batch is tried again, with
+   exponential backoff (up to 15 s apart), for as long as the store is
+   unavailable: the partition waits, nothing is skipped (sinks are
+   idempotent);
+3. the events the store refuses for good become dead letters
+   (``store_rejected``);
+4. the events the sink reports as a version gap become dead letters
+   (``version_gap``); the versions the read model lacks are read back from
+   the log and applied with them (``streams.gap_repair``);
+5. every dead letter is confirmed by Kafka before the step returns, so the
+   caller may commit the batch's offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
+
+from ops.settings import Settings
+from ops.topics import Topics
+from read_models.projection import ApplyReport, Gap, PositionedEvent, Sink, TransientStoreError
+from streams import gap_repair, metrics
+from streams.dead_letters import DeadLetterWriter
+from streams.event_log import Batch
+
+__all__ = ["BatchStep", "StepReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepReport:
+    applied: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    gaps: int = 0
+    #: (partition, offset, rule, message) of every record dead-lettered
+    letters: list[tuple[int, int, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class BatchStep:
+    """Applies batches of events to one read model through ``sink``.
+
+    ``topic`` is the events topic the batches come from (for the dead
+    letters' addresses); ``repair_sink`` builds the sink that applies events
+    the live position has moved past (a gap filled from the log).
+    """
+
+    def __init__(
+        self,
+        role: str,
+        sink: Sink,
+        letters: DeadLetterWriter,
+        settings: Settings,
+        topic: str,
+        *,
+        repair_sink: Callable[[], Sink] | None = None,
+    ) -> None:
+        self.role, self.sink, self.letters, self.settings, self.topic = (
+            role,
+            sink,
+            letters,
+            settings,
+            topic,
+        )
+        self._make_repair_sink = repair_sink
+        self._repair_sink: Sink | None = None
+
+    @classmethod
+    def for_role(
+        cls,
+        role: str,
+        sink: Sink,
+        settings: Settings,
+        *,
+        repair_sink: Callable[[], Sink] | None = None,
+    ) -> BatchStep:
+        """The step of ``role`` (search-projection, pricing-projection): its dead letters go
+        to that role's dead-letter topic, whichever path (live, rebuild, repair) takes it."""
+        topics = Topics.from_settings(settings)
+        letters = DeadLetterWriter(
+            settings.kafka_bootstrap_servers, topics.dead_letters(role), role
+        )
+        return cls(role, sink, letters, settings, topics.events, repair_sink=repair_sink)
+
+    def apply(self, batch: Batch) -> StepReport:
+        began = time.perf_counter()
+        result = StepReport()
+        for bad in batch.undecodable:
+            self._letter(result, batch, bad.partition, bad.offset, bad.error.to_dict())
+        report = self._retrying(self.sink, batch.events) if batch.events else ApplyReport()
+        result.applied, result.skipped = report.applied, report.skipped
+        for failed, reason in report.failed:
+            error = {"field": "$", "rule": "store_rejected", "message": reason}
+            self._letter(result, batch, failed.partition, failed.offset, error)
+        for gap in report.gaps:
+            error = {"field": "version", "rule": "version_gap", "message": gap.reason}
+            self._letter(result, batch, gap.event.partition, gap.event.offset, error)
+        if report.gaps:
+            result.gaps = len(report.gaps)
+            self._fill(report.gaps)
+        if result.dead_lettered:
+            self.letters.flush()
+        result.seconds = time.perf_counter() - began
+        return result
+
+    def _letter(
+        self,
+        result: StepReport,
+        batch: Batch,
+        partition: int,
+        offset: int,
+        error: dict[str, str],
+    ) -> None:
+        key, raw = batch.originals.get((partition, offset), (None, None))
+        self.letters.add(
+            topic=self.topic, partition=partition, offset=offset, key=key, raw=raw, error=error
+        )
+        result.dead_lettered += 1
+        result.letters.append((partition, offset, error["rule"], error["message"]))
+
+    def _retrying(self, sink: Sink, events: list[PositionedEvent]) -> ApplyReport:
+        """Hand the events to the sink, trying again while the store is unavailable."""
+
+        def before_sleep(state: object) -> None:
+            metrics.STORE_RETRIES.labels(self.role).inc()
+            outcome = getattr(state, "outcome", None)
+            action = getattr(state, "next_action", None)
+            log.warning(
+                "%s: store unavailable (%s); retrying the batch in %.1f s",
+                self.role,
+                outcome.exception() if outcome else "?",
+                action.sleep if action else 0,
+            )
+
+        for attempt in Retrying(
+            retry=retry_if_exception_type(TransientStoreError),
+            wait=wait_exponential(multiplier=0.2, max=15),
+            stop=stop_never,
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return sink.apply(events)
+        raise AssertionError("unreachable: the retry loop never gives up")
+
+    def _fill(self, gaps: list[Gap]) -> None:
+        """Read what the read model lacks from the log and apply it, then the gap events.
+
+        A gap left after this (the log itself lacks the versions: impossible
+        with the fenced processor) stays in the dead-letter topic and the log.
+        """
+        missing = gap_repair.missing_events(self.settings, gaps)
+        if self._repair_sink is None:
+            if self._make_repair_sink is None:
+                log.error("%s: %d version gap(s) and no way to fill them", self.role, len(gaps))
+                return
+            self._repair_sink = self._make_repair_sink()
+        events = missing + [gap.event for gap in gaps]
+        events.sort(key=lambda e: (str(e.event["sku"]), int(e.event["version"])))
+        report = self._retrying(self._repair_sink, events)
+        metrics.GAPS.labels(self.role).inc(len(gaps))
+        log.warning(
+            "%s: %d event(s) revealed a version gap; %d missing event(s) read back from the "
+            "log; applied %d, still gapped %d",
+            self.role,
+            len(gaps),
+            len(missing),
+            report.applied,
+            len(report.gaps),
+        )
