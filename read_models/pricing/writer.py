@@ -3,8 +3,9 @@
 One batch = one transaction: lock the batch's partitions for this projection
 (``pg_advisory_xact_lock``), read their checkpoints and skip events at or below
 them, lock the batch's SKUs (``SELECT ... FOR UPDATE``) and read their applied
-versions, compute the rows with the pure :func:`read_models.pricing.rows.plan`,
-write them with pipelined ``executemany`` (every statement guarded by the event
+versions, compute the rows with the pure :func:`read_models.pricing.rows.plan`
+(coalesced: each SKU's final rows once), write them with COPY and one merge
+per table (:mod:`read_models.pricing.merge`; every merge guarded by the event
 version), move the checkpoints, commit. Applying a batch again changes nothing.
 
 When PostgreSQL refuses a row for good (constraint violation, overflow: an
@@ -29,6 +30,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from read_models.pricing import rows
+from read_models.pricing.merge import write_plan
 from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
 
 __all__ = ["PERMANENT_ERRORS", "PricingSink"]
@@ -48,44 +50,6 @@ class _Statements:
         self.lock_products = sql.SQL(
             "SELECT sku, version, updated_at FROM {s}.product WHERE sku = ANY(%s)"
             " ORDER BY sku FOR UPDATE"
-        ).format(s=s)
-        self.history_close = sql.SQL(
-            "UPDATE {s}.price_history SET valid_to = GREATEST(valid_from, %(valid_to)s)"
-            " WHERE sku = %(sku)s AND valid_to IS NULL AND version < %(version)s"
-            " AND (%(currency)s::text IS NULL OR currency = %(currency)s::text)"
-            " AND NOT (currency = ANY(%(except_currencies)s::text[]))"
-        ).format(s=s)
-        self.history_insert = sql.SQL(
-            "INSERT INTO {s}.price_history"
-            " (sku, currency, amount, price_type, valid_from, valid_to, event_id, version)"
-            " VALUES (%(sku)s, %(currency)s, %(amount)s, %(price_type)s, %(valid_from)s,"
-            " %(valid_to)s, %(event_id)s, %(version)s)"
-            " ON CONFLICT (sku, version, currency) DO NOTHING"
-        ).format(s=s)
-        self.current_delete = sql.SQL(
-            "DELETE FROM {s}.current_price WHERE sku = %(sku)s AND version < %(version)s"
-        ).format(s=s)
-        self.current_upsert = sql.SQL(
-            "INSERT INTO {s}.current_price AS stored"
-            " (sku, currency, amount, price_type, valid_from, version)"
-            " VALUES (%(sku)s, %(currency)s, %(amount)s, %(price_type)s, %(valid_from)s, %(version)s)"
-            " ON CONFLICT (sku, currency) DO UPDATE SET amount = excluded.amount,"
-            " price_type = excluded.price_type, valid_from = excluded.valid_from,"
-            " version = excluded.version WHERE stored.version < excluded.version"
-        ).format(s=s)
-        self.stock_upsert = sql.SQL(
-            "INSERT INTO {s}.stock AS stored (sku, quantity, version)"
-            " VALUES (%(sku)s, %(quantity)s, %(version)s)"
-            " ON CONFLICT (sku) DO UPDATE SET quantity = excluded.quantity,"
-            " version = excluded.version WHERE stored.version < excluded.version"
-        ).format(s=s)
-        self.product_upsert = sql.SQL(
-            "INSERT INTO {s}.product AS stored (sku, version, status, updated_at)"
-            " VALUES (%(sku)s, %(version)s, COALESCE(%(status)s::text, 'active'), %(updated_at)s)"
-            " ON CONFLICT (sku) DO UPDATE SET version = excluded.version,"
-            " status = COALESCE(%(status)s::text, stored.status),"
-            " updated_at = COALESCE(excluded.updated_at, stored.updated_at)"
-            " WHERE stored.version < excluded.version"
         ).format(s=s)
         self.checkpoint_upsert = sql.SQL(
             'INSERT INTO {s}.checkpoint AS stored (projection, partition, "offset", updated_at)'
@@ -280,31 +244,7 @@ class PricingSink:
         return chosen
 
     def _write(self, cur: psycopg.Cursor[Any], planned: rows.Plan) -> None:
-        s = self._sql
-        if planned.history_closes:
-            cur.executemany(
-                s.history_close,
-                [
-                    {
-                        "sku": op.sku,
-                        "currency": op.currency,
-                        "valid_to": op.valid_to,
-                        "version": op.version,
-                        "except_currencies": list(op.except_currencies),
-                    }
-                    for op in planned.history_closes
-                ],
-            )
-        if planned.history_rows:
-            cur.executemany(s.history_insert, [vars(op) for op in planned.history_rows])
-        if planned.current_price_deletes:
-            cur.executemany(s.current_delete, [vars(op) for op in planned.current_price_deletes])
-        if planned.current_prices:
-            cur.executemany(s.current_upsert, [vars(op) for op in planned.current_prices])
-        if planned.stock:
-            cur.executemany(s.stock_upsert, [vars(op) for op in planned.stock])
-        if planned.products:
-            cur.executemany(s.product_upsert, [vars(op) for op in planned.products])
+        write_plan(cur, self.schema, planned)
 
 
 def _describe(exc: psycopg.Error) -> str:

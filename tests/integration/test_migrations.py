@@ -124,7 +124,8 @@ def test_two_migrators_do_not_race(
     for t in threads:
         t.join(60)
     assert errors == []
-    assert sorted(len(r) for r in results) == [0, 0, 0, len(migrations())]
+    # Each file is applied once, by whichever migrator holds the lock for it.
+    assert sorted(name for r in results for name in r) == sorted(m.name for m in migrations())
     assert tables(pg, schema) == TABLES
 
 
