@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 
 import psycopg
 import typer
-from elasticsearch import Elasticsearch
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +21,7 @@ from ops.settings import get_settings
 from read_models.pricing import queries as pricing
 from read_models.pricing.models import PricePoint, ProductPrices
 from read_models.query_api import reader_dsn
+from read_models.search import client as es_client
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest
 from schemas.money import format_amount
@@ -76,7 +76,7 @@ def search_command(
         raise _fail(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from None
-    es = Elasticsearch(settings.elasticsearch_url, request_timeout=10, max_retries=0)
+    es = es_client.connect(settings.elasticsearch_url, request_timeout=10, max_retries=0)
     try:
         result = search.search(es, settings.search_index, req)
     except search.SearchUnavailable as exc:

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # How long a stored result answers a repeated command_id (then it is a new command).
     result_retention_s: int = 7 * 24 * 3600
     log_level: str = "warning"
-    projection_batch_max: int = 5000
+    projection_batch_max: int = 20_000
     projection_batch_within_s: float = 0.05
     metrics_port: int = 9400
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ops.settings import get_settings
 from ops.status import collect
+from read_models.search import client as es_client
 
 console = Console(width=120)
 
@@ -69,7 +70,6 @@ def status(
 def _read_model_versions() -> None:
     """Which version of each read model is live, what a replay left behind, and running replays."""
     import psycopg
-    from elasticsearch import Elasticsearch
 
     from ops.replay import pricing as pricing_replay
     from ops.replay import search as search_replay
@@ -79,7 +79,7 @@ def _read_model_versions() -> None:
 
     settings = get_settings()
     try:
-        es = Elasticsearch(settings.elasticsearch_url, request_timeout=5, max_retries=0)
+        es = es_client.connect(settings.elasticsearch_url, request_timeout=5, max_retries=0)
         live_index = alias_target(es, settings.search_index) or "none"
         es.close()
         search_old = ", ".join(search_replay.old_versions(settings)) or "none"

@@ -21,6 +21,7 @@ from ops.stack_cli import fail
 from producers.client import CommandClient
 from read_models.pricing import model as pricing_model
 from read_models.pricing.migrate import migrate
+from read_models.search import client as es_client
 from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
@@ -43,7 +44,7 @@ def up(
         with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
             applied = migrate(conn, settings.pricing_schema)
         console.print(f"pricing schema: {', '.join(applied) or 'up to date'}")
-        es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+        es = es_client.connect(settings.elasticsearch_url, request_timeout=30)
         console.print(f"search index: {ensure_index(es, alias=settings.search_index)}")
         ensure_positions_index(es, settings.search_index)
         rebuild_outdated(settings, es)

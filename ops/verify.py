@@ -32,6 +32,7 @@ from read_models.pricing import inspect as pricing_inspect
 from read_models.pricing.fold import SkuRows, fold_rows
 from read_models.pricing.writer import PricingSink
 from read_models.projection import PositionedEvent
+from read_models.search import client as es_client
 from read_models.search import inspect as search_inspect
 from read_models.search.document import fold
 from read_models.search.writer import SearchSink
@@ -87,7 +88,7 @@ def verify(
     chosen = tuple(m for m in MODELS if m in set(models))
     report = Report(chosen)
     began = time.monotonic()
-    es = Elasticsearch(settings.elasticsearch_url, request_timeout=60)
+    es = es_client.connect(settings.elasticsearch_url, request_timeout=60)
     dsn = settings.postgres_dsn.get_secret_value()
     with psycopg.connect(dsn, autocommit=True) as conn:
         seen: set[str] = set()

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
-from elasticsearch import BadRequestError, Elasticsearch
+from elasticsearch import BadRequestError
 from fastapi import Body, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -38,6 +38,7 @@ from ops.settings import Settings, get_settings
 from read_models import consistency
 from read_models.pricing import queries as pricing
 from read_models.pricing.models import OmnibusPrice, PriceInterval, PricePoint, ProductPrices
+from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest, SearchResult
@@ -97,7 +98,7 @@ class Stores:
         self.settings = settings
         self.alias = settings.search_index
         self.schema = settings.pricing_schema
-        self.es = Elasticsearch(
+        self.es = es_client.connect(
             settings.elasticsearch_url, request_timeout=10, max_retries=0, connections_per_node=64
         )
         self.pg: ConnectionPool[Any] = pricing.reader_pool(

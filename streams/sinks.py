@@ -16,6 +16,7 @@ from read_models.pricing import model as pricing_model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink
 from read_models.projection import Sink
+from read_models.search import client as es_client
 from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
@@ -24,7 +25,7 @@ from read_models.search.writer import SearchSink
 
 def elasticsearch_client(settings: Settings) -> Elasticsearch:
     # No client-side retries: the projection runner retries whole batches.
-    return Elasticsearch(settings.elasticsearch_url, request_timeout=30, max_retries=0)
+    return es_client.connect(settings.elasticsearch_url, request_timeout=30, max_retries=0)
 
 
 def search_sink(settings: Settings) -> SearchSink:

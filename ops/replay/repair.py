@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch
 from ops.settings import Settings
 from read_models.pricing.writer import PricingSink
 from read_models.projection import Sink
+from read_models.search import client as es_client
 from read_models.search.writer import SearchSink
 from streams import event_log
 from streams.batch_step import BatchStep, StepReport
@@ -34,7 +35,7 @@ def repair(
     es: Elasticsearch | None = None
     sink: Sink
     if projection == "search":
-        es = Elasticsearch(settings.elasticsearch_url, request_timeout=60, max_retries=3)
+        es = es_client.connect(settings.elasticsearch_url, request_timeout=60, max_retries=3)
         sink = SearchSink(es, settings.search_index)
     else:
         sink = PricingSink(

@@ -24,6 +24,7 @@ from elasticsearch import Elasticsearch
 
 from ops.replay import reader
 from ops.settings import Settings
+from read_models.search import client as es_client
 from read_models.search import positions, switch
 from read_models.search.index import (
     alias_target,
@@ -57,7 +58,7 @@ class Plan:
 
 
 def client(settings: Settings) -> Elasticsearch:
-    return Elasticsearch(
+    return es_client.connect(
         settings.elasticsearch_url, request_timeout=60, max_retries=3, retry_on_timeout=True
     )
 

@@ -16,6 +16,7 @@ discontinued product are deleted before the batch's own are written.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import psycopg
@@ -23,7 +24,7 @@ from psycopg import sql
 
 from read_models.pricing.rows import Plan
 
-__all__ = ["write_plan"]
+__all__ = ["prepare", "write_plan"]
 
 #: Staging tables: created once per connection, emptied at every commit.
 _STAGING = """
@@ -130,9 +131,23 @@ def _rows(planned: Plan, table: str) -> list[tuple[Any, ...]]:
     return [(p.sku, p.version, p.status, p.updated_at) for p in planned.products]
 
 
+#: Connections whose session holds the staging tables for good.
+_PREPARED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
+def prepare(conn: psycopg.Connection[Any]) -> None:
+    """Create the session's staging tables (a pool's ``configure``: once per connection,
+    outside any transaction, so a rolled-back batch cannot take them away)."""
+    conn.execute(_STAGING)
+    if not conn.autocommit:
+        conn.commit()
+    _PREPARED.add(conn)
+
+
 def write_plan(cur: psycopg.Cursor[Any], schema: str, planned: Plan) -> None:
     """Write ``planned`` into ``schema`` within the caller's transaction."""
-    cur.execute(_STAGING)
+    if cur.connection not in _PREPARED:
+        cur.execute(_STAGING)  # a connection of a pool we did not configure
     s = sql.Identifier(schema)
     for table, merge in _MERGES:
         rows = _rows(planned, table)

@@ -20,7 +20,7 @@ nothing:
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -48,6 +48,7 @@ __all__ = [
 ACTIVE = "active"
 DISCONTINUED = "discontinued"
 PRICE_TYPES = frozenset({"regular", "sale"})
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -286,16 +287,25 @@ class _SkuProjection:
         except ValueError as exc:
             raise InvalidEventError(f"version {version}: {exc}") from None
         event_id = event.get("event_id")
-        try:
-            event_id = str(uuid.UUID(str(event_id)))
-        except ValueError:
-            raise InvalidEventError(f"version {version}: event_id is not a UUID") from None
+        if not isinstance(event_id, str) or not _UUID.fullmatch(event_id):
+            raise InvalidEventError(f"version {version}: event_id is not a UUID")
 
         valid_from = at
         previous = self.open_rows.pop(currency, None)
         if previous is not None:
             valid_from = max(at, previous.valid_from)  # never a negative interval
-            self.rows.append(replace(previous, valid_to=valid_from))
+            self.rows.append(
+                HistoryRow(
+                    previous.sku,
+                    previous.currency,
+                    previous.amount,
+                    previous.price_type,
+                    previous.valid_from,
+                    valid_from,
+                    previous.event_id,
+                    previous.version,
+                )
+            )
         elif not self.all_closed_before and currency not in self.closed_before:
             self.closes.append(HistoryClose(self.sku, currency, at, version))
             self.closed_before.add(currency)

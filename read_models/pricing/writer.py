@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from read_models.pricing import rows
-from read_models.pricing.merge import write_plan
+from read_models.pricing.merge import prepare, write_plan
 from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
 
 __all__ = ["PERMANENT_ERRORS", "PricingSink"]
@@ -98,6 +98,7 @@ class PricingSink:
                 # One round trip per batch so a connection PostgreSQL dropped while idle
                 # (restart, failover) is replaced instead of failing a batch.
                 check=ConnectionPool.check_connection,
+                configure=prepare,
                 name=f"pricing-sink-{schema}",
                 open=True,
             )

@@ -129,6 +129,10 @@ def _set_suggest(doc: dict[str, Any]) -> None:
         doc.pop("suggest", None)
 
 
+#: The events that can change the autocomplete inputs (name, brand, status).
+_CHANGES_SUGGEST = frozenset({"ProductRegistered", "ProductDetailsUpdated", "ProductDiscontinued"})
+
+
 def project(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any]:
     """Apply one (upcast) event to a search document and return the new document.
 
@@ -143,7 +147,9 @@ def project(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, A
     if doc is not None and version <= int(doc.get("version", 0)):
         return doc
 
-    new = copy.deepcopy(doc) if doc is not None else _empty(str(event["sku"]))
+    # Shallow: nothing below mutates a nested value in place, every change assigns
+    # a new list or dict, so the input document is never touched.
+    new = dict(doc) if doc is not None else _empty(str(event["sku"]))
     data: Mapping[str, Any] = event.get("data") or {}
     kind = event["type"]
 
@@ -176,7 +182,8 @@ def project(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, A
     # Canonical UTC text, never before the document's previous event (the processor
     # writes events so; events written before it did are clamped here too).
     new["updated_at"] = max(timestamps.canonical(event["occurred_at"]), new["updated_at"] or "")
-    _set_suggest(new)
+    if kind in _CHANGES_SUGGEST or doc is None:
+        _set_suggest(new)
     return new
 
 
@@ -184,7 +191,7 @@ def passed(doc: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, An
     """The document after an event the read model refused (dead-lettered): its version
     moves past the event, nothing else changes. Later events then follow without a
     version gap, and the dead letter records what the document lacks."""
-    new = copy.deepcopy(doc) if doc is not None else _empty(str(event["sku"]))
+    new = dict(doc) if doc is not None else _empty(str(event["sku"]))
     new["version"] = int(event["version"])
     return new
 

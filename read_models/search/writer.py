@@ -29,8 +29,9 @@ interval, and backing off is the runner's job.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from read_models.projection import ApplyReport, Gap, PositionedEvent, TransientStoreError
@@ -194,28 +195,31 @@ class SearchSink:
         writes: list[tuple[str, dict[str, Any], list[PositionedEvent]]],
         report: ApplyReport,
     ) -> None:
-        operations: list[dict[str, Any]] = []
+        # Lines encoded here with orjson: the client's NDJSON encoder is the standard
+        # library's, a twentieth of the projection's time.
+        operations: list[bytes] = []
         for sku, doc, _ in writes:
-            operations.append(
-                {
-                    "index": {
-                        "_index": self._alias,
-                        "_id": sku,
-                        "version": int(doc["version"]),
-                        # _gte: a document at this version is rewritten with the same
-                        # content (the fold is deterministic), and one whose stored
-                        # version was bumped by hand (a partial update) still
-                        # accepts the product's next event.
-                        "version_type": "external_gte",
-                    }
+            action = {
+                "index": {
+                    "_index": self._alias,
+                    "_id": sku,
+                    "version": int(doc["version"]),
+                    # _gte: a document at this version is rewritten with the same
+                    # content (the fold is deterministic), and one whose stored
+                    # version was bumped by hand (a partial update) still
+                    # accepts the product's next event.
+                    "version_type": "external_gte",
                 }
-            )
-            operations.append(doc)
+            }
+            operations += [orjson.dumps(action), orjson.dumps(doc)]
         try:
             # require_alias: a missing alias must never auto-create a dynamically
             # mapped index under the alias's name.
             response = self._es.bulk(
-                operations=operations, require_alias=True, include_source_on_error=False
+                # (encoded lines pass through the client's NDJSON serializer as they are)
+                operations=cast(Any, operations),
+                require_alias=True,
+                include_source_on_error=False,
             )
         except ApiError as exc:
             _raise_transient_if_retryable("bulk", exc)

@@ -51,7 +51,10 @@ def test_intake_faust_vs_fast_path_vs_batch_consumer(
             text=True,
             timeout=900,
         )
-        seconds = float(done.stdout.strip().splitlines()[-1])
+        output = done.stdout + done.stderr  # Faust sends print() to its log (stderr)
+        marked = [line for line in output.splitlines() if "INTAKE_SECONDS=" in line]
+        assert marked, output
+        seconds = float(marked[-1].split("INTAKE_SECONDS=")[1].split()[0])
         rates[mode] = RECORDS / seconds
     print(
         f"\nintake of {RECORDS:,} records: Faust agent {rates['faust']:,.0f}/s | Faust with the "

@@ -90,6 +90,8 @@ def publish(settings: Settings, events: list[dict[str, Any]]) -> None:
 def visible(settings: Settings, es: Elasticsearch, target: str, version: int) -> int:
     """Products a read model shows at ``version`` or later: an index, or a schema.table."""
     if "." not in target:
+        if not es.indices.exists(index=target):
+            return 0
         es.indices.refresh(index=target)
         count = es.count(index=target, query={"range": {"version": {"gte": version}}})
         return int(count["count"])
@@ -98,7 +100,10 @@ def visible(settings: Settings, es: Elasticsearch, target: str, version: int) ->
         sql.Identifier(schema), sql.Identifier(table)
     )
     with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
-        row = conn.execute(query, [version]).fetchone()
+        try:
+            row = conn.execute(query, [version]).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0  # the consumer has not created its tables yet
     return int(row[0]) if row else 0
 
 

@@ -57,11 +57,18 @@ def main(model: str) -> None:
     events = app.topic(env["QUIX_TOPIC"], value_deserializer="json", key_deserializer="str")
     sdf = app.dataframe(events).apply(fold, stateful=True)
     if model == "search":
+        from elasticsearch import Elasticsearch
         from quixstreams.sinks.community.elasticsearch import ElasticsearchSink
 
-        sdf.sink(
-            ElasticsearchSink(url=env["QUIX_ES_URL"], index=env["QUIX_INDEX"], batch_size=5000)
-        )
+        class Sink(ElasticsearchSink):  # type: ignore[misc]
+            """quixstreams' sink, less its ``GET /`` at start, which the minimal
+            Elasticsearch distribution of the local stack does not serve."""
+
+            def setup(self) -> None:
+                self._client = Elasticsearch(**self._client_kwargs)
+                self._create_index()
+
+        sdf.sink(Sink(url=env["QUIX_ES_URL"], index=env["QUIX_INDEX"], batch_size=5000))
     else:
         from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
