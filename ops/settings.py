@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     # --- stream workers ----------------------------------------------------
     worker_id: str = "0"
     processor_batch_max: int = 5000
-    # Static membership: a restarted processor keeps its partitions; a processor
-    # that does not come back loses them after this long.
-    processor_session_timeout_ms: int = 10_000
+    # Static membership (processor and projections): a restarted worker keeps its
+    # partitions; one that does not come back loses them after this long.
+    session_timeout_ms: int = 10_000
     # A transaction open longer than this is aborted by the broker (a zombie's).
     processor_transaction_timeout_ms: int = 10_000
     # How long a stored result answers a repeated command_id (then it is a new command).

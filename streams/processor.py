@@ -144,8 +144,8 @@ class CommandProcessor:
             self._consumer_config(group=self.group)
             | {
                 "group.instance.id": self.instance,
-                "session.timeout.ms": s.processor_session_timeout_ms,
-                "heartbeat.interval.ms": max(500, s.processor_session_timeout_ms // 10),
+                "session.timeout.ms": s.session_timeout_ms,
+                "heartbeat.interval.ms": max(500, s.session_timeout_ms // 10),
                 "partition.assignment.strategy": "cooperative-sticky",
             }
         )

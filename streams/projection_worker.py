@@ -103,8 +103,8 @@ class ProjectionWorker:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
-                "session.timeout.ms": s.processor_session_timeout_ms,
-                "heartbeat.interval.ms": max(500, s.processor_session_timeout_ms // 10),
+                "session.timeout.ms": s.session_timeout_ms,
+                "heartbeat.interval.ms": max(500, s.session_timeout_ms // 10),
                 "fetch.max.bytes": 64 * 1024 * 1024,
                 "max.partition.fetch.bytes": 16 * 1024 * 1024,
             }

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from ops.replay import reader
 from ops.settings import Settings
-from read_models.pricing import model
+from read_models.pricing import bulk_load, model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink, lock_key
 from streams import event_log
@@ -95,9 +95,14 @@ def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, 
         model.set_build(
             conn, the_plan.new_schema, model.Build(the_plan.live_version + 1, model.MODEL_VERSION)
         )
+        # Nobody reads the new schema yet: unlogged, secondary indexes built at the end.
+        bulk_load.start(conn, the_plan.new_schema)
     with PricingSink(_dsn(settings), the_plan.new_schema, REBUILD) as sink:
         step = BatchStep.for_role(ROLE, sink, settings)
-        return reader.catch_up(settings, step, the_plan.start, the_plan.end, progress)
+        done = reader.catch_up(settings, step, the_plan.start, the_plan.end, progress)
+    with psycopg.connect(_dsn(settings), autocommit=True) as conn:
+        bulk_load.finish(conn, the_plan.new_schema)
+    return done
 
 
 def switch(settings: Settings, the_plan: Plan, progress: Progress) -> str:

@@ -99,7 +99,9 @@ def build(settings: Settings, the_plan: Plan, progress: Progress) -> tuple[int, 
     positions.ensure_positions_index(es, the_plan.build_alias)
     bulk_mode(es, the_plan.new_index, True)
     try:
-        step = BatchStep.for_role(ROLE, SearchSink(es, the_plan.build_alias), settings)
+        # A resumed build may hold documents already: read them back as the live sink does.
+        sink = SearchSink(es, the_plan.build_alias, rebuild=not the_plan.resumed)
+        step = BatchStep.for_role(ROLE, sink, settings)
         return reader.catch_up(settings, step, the_plan.start, the_plan.end, progress)
     finally:
         es.close()

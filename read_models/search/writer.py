@@ -73,11 +73,16 @@ class SearchSink:
 
     name = "search"
 
-    def __init__(self, es: Elasticsearch, alias: str, *, live: bool = False) -> None:
-        """live: this sink is the live projection's, which a replay's switch may pause."""
+    def __init__(
+        self, es: Elasticsearch, alias: str, *, live: bool = False, rebuild: bool = False
+    ) -> None:
+        """live: this sink is the live projection's, which a replay's switch may pause.
+        rebuild: it fills a fresh index nobody else writes (a replay's build): a product
+        it has not written yet has no document, so none is read back."""
         self._es = es
         self._alias = alias
         self._fence = switch.LiveFence(es, alias) if live else None
+        self._written: set[str] | None = set() if rebuild else None
 
     def apply(self, events: Sequence[PositionedEvent]) -> ApplyReport:
         if not events:
@@ -97,7 +102,11 @@ class SearchSink:
         for positioned in events:
             by_sku.setdefault(str(positioned.event["sku"]), []).append(positioned)
 
-        current = self._read(list(by_sku))
+        if self._written is None:
+            current = self._read(list(by_sku))
+        else:
+            current = self._read([sku for sku in by_sku if sku in self._written])
+            self._written.update(by_sku)
 
         # Fold each SKU's events; remember which events went into the new document.
         writes: list[tuple[str, dict[str, Any], list[PositionedEvent]]] = []
@@ -171,6 +180,8 @@ class SearchSink:
 
     def _read(self, skus: list[str]) -> dict[str, dict[str, Any]]:
         """Current documents by SKU (absent SKUs have none yet)."""
+        if not skus:
+            return {}
         try:
             response = self._es.mget(index=self._alias, ids=skus, realtime=True)
         except ApiError as exc:

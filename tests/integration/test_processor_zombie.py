@@ -36,7 +36,7 @@ def test_a_paused_processor_is_fenced_and_publishes_nothing_visible(
     # The group moves its partitions after the session timeout; the other reads
     # their committed offsets once the zombie's open transaction timed out.
     takeover_ms = (
-        module_settings.processor_session_timeout_ms
+        module_settings.session_timeout_ms
         + module_settings.processor_transaction_timeout_ms
         + 3_000
     )
