@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas import timestamps
 from schemas.ids import new_command_id
 from schemas.registry import CURRENT_COMMAND_VERSIONS
 
@@ -31,7 +32,9 @@ def command(
         "type": command_type,
         "schema_version": CURRENT_COMMAND_VERSIONS.get(command_type, 1),
         "sku": sku,
-        "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(timespec="microseconds"),
+        # The canonical form events carry (UTC, Z, microseconds): the processor
+        # keeps it as it is instead of converting it.
+        "occurred_at": timestamps.format_utc(occurred_at or datetime.now(UTC)),
         "data": data,
     }
     if expected_version is not None:
