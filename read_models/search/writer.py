@@ -28,6 +28,7 @@ interval, and backing off is the runner's job.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -222,7 +223,7 @@ class SearchSink:
                     "version_type": "external_gte",
                 }
             }
-            operations += [orjson.dumps(action), orjson.dumps(doc)]
+            operations += [orjson.dumps(action), _encode(doc)]
         try:
             # require_alias: a missing alias must never auto-create a dynamically
             # mapped index under the alias's name.
@@ -277,3 +278,12 @@ class SearchSink:
         report.applied += applied
         report.skipped += skipped
         report.failed.extend(failed)
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    """One document line; a number beyond 64 bits (orjson refuses it) goes through the
+    standard library so Elasticsearch refuses that document alone, with its reason."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return json.dumps(doc, separators=(",", ":")).encode()
