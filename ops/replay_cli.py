@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,57 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ops.replay import pricing, repair, search
+from ops.replay.lock import ReplayLock, ReplayLockLostError, ReplayRunningError, replay_lock
 from ops.settings import Settings, get_settings
 from schemas.position_token import parse_token
 from streams import event_log
 
 console = Console(soft_wrap=True)
 PROJECTIONS = ("search", "pricing")
-
-
-class ReplayRunningError(RuntimeError):
-    pass
-
-
-def lock_file(settings: Settings, projection: str) -> Path:
-    return settings.home / "run" / f"replay-{projection}.lock"
-
-
-@contextlib.contextmanager
-def replay_lock(settings: Settings, projection: str) -> Iterator[None]:
-    """One replay per read model at a time; the OS drops the lock if the process dies."""
-    path = lock_file(settings, projection)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            raise ReplayRunningError(
-                f"a replay of {projection} is already running ({fh.read().strip() or 'pid unknown'})"
-            ) from None
-        fh.truncate(0)
-        fh.write(f"pid {os.getpid()}, started {datetime.now().isoformat(timespec='seconds')}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.truncate(0)
-
-
-def replay_running(settings: Settings, projection: str) -> str | None:
-    """Who holds the replay lock of projection, or None."""
-    path = lock_file(settings, projection)
-    if not path.exists():
-        return None
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            return fh.read().strip() or "running"
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return None
 
 
 def _progress_bars(the_plan: Any) -> tuple[Progress, Any]:
@@ -157,10 +108,13 @@ def replay(
         return
     for name in chosen:
         try:
-            with replay_lock(settings, name):
-                rebuild(settings, name, dry_run)
+            with replay_lock(settings, name) as lock:
+                rebuild(settings, name, lock, dry_run)
         except ReplayRunningError as exc:
             console.print(f"[red]refused[/] {exc}")
+            raise typer.Exit(1) from None
+        except ReplayLockLostError as exc:
+            console.print(f"[red]stopped[/] {exc}")
             raise typer.Exit(1) from None
 
 
@@ -195,8 +149,9 @@ class _RepairPlan:
         return sum(max(0, self.end[p] - self.start.get(p, 0)) for p in self.end)
 
 
-def rebuild(settings: Settings, name: str, dry_run: bool = False) -> None:
-    """Build read model ``name`` (search or pricing) anew beside the live one and switch."""
+def rebuild(settings: Settings, name: str, lock: ReplayLock, dry_run: bool = False) -> None:
+    """Build read model ``name`` (search or pricing) anew beside the live one and switch,
+    under ``lock`` (confirmed still held right before the switch)."""
     if name == "search":
         s_plan = search.plan(settings)
         console.print(
@@ -209,6 +164,7 @@ def rebuild(settings: Settings, name: str, dry_run: bool = False) -> None:
         with bars:
             applied, failed = search.build(settings, s_plan, progress)
         console.print(f"search: built ({applied:,} applied, {failed} dead letters); switching")
+        lock.confirm()
         old = search.switch_over(settings, s_plan, lambda *_: None)
         console.print(
             f"search: alias {s_plan.alias} -> {s_plan.new_index}; {old} kept until --drop-old"
@@ -225,6 +181,7 @@ def rebuild(settings: Settings, name: str, dry_run: bool = False) -> None:
     with bars:
         applied, failed = pricing.build(settings, p_plan, progress)
     console.print(f"pricing: built ({applied:,} applied, {failed} dead letters); switching")
+    lock.confirm()
     old = pricing.switch(settings, p_plan, lambda *_: None)
     console.print(
         f"pricing: schema {p_plan.live_schema} is now version {p_plan.live_version + 1}; "

@@ -73,7 +73,7 @@ def _read_model_versions() -> None:
 
     from ops.replay import pricing as pricing_replay
     from ops.replay import search as search_replay
-    from ops.replay_cli import replay_running
+    from ops.replay.lock import replay_running
     from read_models.pricing import model as pricing_model
     from read_models.search.index import alias_target
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from ops import replay_cli, system, topics
 from ops.bulk import send_all
 from ops.demo import demo_commands, sku_of
+from ops.replay.lock import replay_lock
 from ops.settings import Settings, get_settings
 from ops.stack import manager
 from ops.stack.errors import StackError
@@ -73,8 +74,8 @@ def rebuild_outdated(settings: Settings, es: Elasticsearch) -> None:
             outdated.append(("pricing", str(exc)))
     for name, why in outdated:
         console.print(f"{why.split(':')[0]}: rebuilding it from the events topic")
-        with replay_cli.replay_lock(settings, name):
-            replay_cli.rebuild(settings, name)
+        with replay_lock(settings, name) as lock:
+            replay_cli.rebuild(settings, name, lock)
 
 
 def load_demo(settings: Settings, es: Elasticsearch, products: int) -> None:

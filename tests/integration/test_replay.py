@@ -8,17 +8,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
+from ops.replay.lock import ReplayLockLostError, replay_lock, replay_running
 from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.pricing import model as pricing_model
 from read_models.search.index import alias_target
+from tests.fixtures.load import wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import settings_env
 
@@ -194,16 +197,73 @@ def test_an_interrupted_replay_resumes(client: CommandClient, module_settings: S
     assert_read_models_equal_oracle(module_settings, SKUS)
 
 
-def test_a_second_replay_of_the_same_model_is_refused(
-    client: CommandClient, module_settings: Settings
+def test_a_second_replay_is_refused_from_another_home_until_the_first_dies(
+    client: CommandClient, module_settings: Settings, tmp_path: Path
 ) -> None:
-    from ops.replay_cli import replay_lock
+    """The lock lives in PostgreSQL, not in a file: a replay with another
+    EVENTCART_HOME (as on another host) is refused and told who holds it; kill -9 of
+    the holder frees it at once."""
+    holder_home, other_home = tmp_path / "host-a", tmp_path / "host-b"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from ops.replay.lock import replay_lock\n"
+            "from ops.settings import get_settings\n"
+            "with replay_lock(get_settings(), 'search'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(600)\n",
+        ],
+        env={**settings_env(module_settings), "EVENTCART_HOME": str(holder_home)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        other = {**settings_env(module_settings), "EVENTCART_HOME": str(other_home)}
+        refused = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "replay", "search"],
+            env=other,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 1
+        assert "already running" in refused.stdout
+        assert f"pid {holder.pid}" in refused.stdout
+        assert f"pid {holder.pid}" in (replay_running(module_settings, "search") or "")
+        # The other read model's lock is another lock.
+        assert replay_running(module_settings, "pricing") is None
+    finally:
+        holder.kill()
+        holder.wait()
+    wait_until(
+        lambda: replay_running(module_settings, "search") is None, 30, "lock freed after kill -9"
+    )
+    dry = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "replay", "search", "--dry-run"],
+        env=other,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
 
-    with replay_lock(module_settings, "search"):
-        proc = eventcart(module_settings, "replay", "search")
-        out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 1
-    assert "already running" in out
+
+def test_a_replay_whose_lock_session_ended_does_not_switch(module_settings: Settings) -> None:
+    with replay_lock(module_settings, "pricing") as lock:
+        lock.confirm()
+        with psycopg.connect(
+            module_settings.postgres_dsn.get_secret_value(), autocommit=True
+        ) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'eventcart replay pricing%%' AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(ReplayLockLostError, match="run the replay again"):
+            lock.confirm()
+    assert replay_running(module_settings, "pricing") is None
 
 
 def test_drop_old_and_status(
