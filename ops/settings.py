@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # --- endpoints -------------------------------------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
+    #: Brokers `eventcart stack up` starts: 1, or a KRaft cluster of 3 or more on
+    #: loopback (broker n on the first port + 2(n-1), its controller on the
+    #: controller port + 2(n-1)); with one bootstrap address given, every
+    #: client is told all of them.
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
     elasticsearch_url: str = "http://127.0.0.1:9200"
     postgres_dsn: SecretStr = SecretStr("postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart")
     postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
@@ -54,8 +59,10 @@ class Settings(BaseSettings):
     # --- topics ----------------------------------------------------------
     topic_prefix: str = "eventcart"
     partitions: int = 6
-    replication_factor: int = 1
-    min_insync_replicas: int = 1
+    #: 0 = from the cluster (``ops.topics.replication``): 3 and min.insync 2 when it
+    #: has three brokers or more, 1 and 1 on a single broker.
+    replication_factor: int = Field(default=0, ge=0)
+    min_insync_replicas: int = Field(default=0, ge=0)
 
     # --- stream workers ----------------------------------------------------
     worker_id: str = "0"
@@ -63,6 +70,10 @@ class Settings(BaseSettings):
     # Static membership (processor and projections): a restarted worker keeps its
     # partitions; one that does not come back loses them after this long.
     session_timeout_ms: int = 10_000
+    #: How long one write of a live projection may take before its batch is retried
+    #: (Elasticsearch's request timeout; PostgreSQL's statement and lock timeouts): a
+    #: store that accepts the connection but stalls is waited out, never forever.
+    store_timeout_s: float = Field(default=30.0, gt=0)
     # A transaction open longer than this is aborted by the broker (a zombie's).
     processor_transaction_timeout_ms: int = 10_000
     # How long a stored result answers a repeated command_id (then it is a new command).
@@ -85,9 +96,29 @@ class Settings(BaseSettings):
     # --- tests -----------------------------------------------------------
     testcontainers: bool = False
 
+    @model_validator(mode="after")
+    def _every_broker_bootstraps(self) -> Settings:
+        # A client told only the first broker could not start while that broker is
+        # down; told all of them, it starts as long as one answers.
+        if self.kafka_brokers > 1 and "," not in self.kafka_bootstrap_servers:
+            host, _, _ = self.kafka_bootstrap_servers.rpartition(":")
+            self.kafka_bootstrap_servers = ",".join(
+                f"{host or '127.0.0.1'}:{self.kafka_broker_port(n)}"
+                for n in range(1, self.kafka_brokers + 1)
+            )
+        return self
+
     @property
     def kafka_port(self) -> int:
         return _port(self.kafka_bootstrap_servers.split(",")[0], 9092)
+
+    def kafka_broker_port(self, node: int) -> int:
+        """The client port of broker ``node`` (1-based) of the local stack."""
+        return self.kafka_port + 2 * (node - 1)
+
+    def kafka_controller_port_of(self, node: int) -> int:
+        """The controller port of node ``node`` (1-based) of the local stack."""
+        return self.kafka_controller_port + 2 * (node - 1)
 
     @property
     def elasticsearch_port(self) -> int:

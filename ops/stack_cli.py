@@ -14,8 +14,8 @@ from ops.stack.errors import StackError
 
 app = typer.Typer(
     help=(
-        "Run the real single-node stack on 127.0.0.1: Kafka 4 (KRaft), Elasticsearch 9 and "
-        "PostgreSQL. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
+        "Run the real stack on 127.0.0.1: Kafka 4 (KRaft; one broker, or a cluster with "
+        "EVENTCART_KAFKA_BROKERS=3), Elasticsearch 9 and PostgreSQL. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
         "EVENTCART_HOME (default: .eventcart/ in the project)."
     ),
     no_args_is_help=True,
@@ -43,10 +43,13 @@ def up(names: Services = None) -> None:
     """Install on first use, start what is not running, wait until all are healthy.
 
     A second `up` changes nothing. On failure it names the service, shows the
-    end of its log and exits non-zero.
+    end of its log and exits non-zero. EVENTCART_KAFKA_BROKERS=3 starts a
+    three-broker KRaft cluster (kafka-1, kafka-2, kafka-3) instead of one broker;
+    set it for every eventcart command, so each client knows all the brokers.
     """
+    settings = get_settings()
     try:
-        report = manager.up(get_settings(), names, say=lambda line: console.print(line))
+        report = manager.up(settings, names, say=lambda line: console.print(line))
     except StackError as exc:
         raise fail(exc) from None
     if report.started:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ops.settings import get_settings
 from ops.status import collect
+from ops.worker_metrics import store_health
 from read_models.search import client as es_client
 
 console = Console(width=120)
@@ -62,9 +63,26 @@ def status(
                     "",
                 )
     console.print(table)
+    _store_health()
     _read_model_versions()
     if any(role.stalled for role in roles):
         raise typer.Exit(1)
+
+
+def _store_health() -> None:
+    """Projections on this host that are waiting for their store, and their retries."""
+    settings = get_settings()
+    for role in ("search-projection", "pricing-projection"):
+        health = store_health(settings, role)
+        if health is None:
+            continue
+        if health.waiting_s:
+            console.print(
+                f"{role}: [yellow]waiting for its store[/] for {health.waiting_s:.0f} s "
+                f"(batch retried with backoff; {health.retries} retries since start)"
+            )
+        elif health.retries:
+            console.print(f"{role}: store reachable ({health.retries} retries since start)")
 
 
 def _read_model_versions() -> None:

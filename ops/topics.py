@@ -68,10 +68,23 @@ class Topics:
         return cls(settings.topic_prefix)
 
 
-def specs(settings: Settings) -> list[TopicSpec]:
+def replication(settings: Settings, brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers``.
+
+    The one place that decides it, for the topics and for the broker's own
+    internal topics (offsets, transactions). Three copies with two in sync is
+    the standard for a cluster: one broker may die (or restart) at any time with
+    no acknowledged write lost and producing going on. Explicit settings win.
+    """
+    rf = settings.replication_factor or (3 if brokers >= 3 else 1)
+    isr = settings.min_insync_replicas or (2 if rf >= 3 else 1)
+    return rf, isr
+
+
+def specs(settings: Settings, brokers: int = 1) -> list[TopicSpec]:
     """The topics `eventcart topics create` makes, with their settings."""
     t = Topics.from_settings(settings)
-    isr = {"min.insync.replicas": str(settings.min_insync_replicas)}
+    isr = {"min.insync.replicas": str(replication(settings, brokers)[1])}
     n = settings.partitions
     return [
         TopicSpec(
@@ -122,8 +135,11 @@ class Outcome:
 def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
     """Create the topics that do not exist; report those that exist and differ."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    wanted = specs(settings)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    metadata = admin.list_topics(timeout=timeout_s)
+    brokers = len(metadata.brokers)
+    wanted = specs(settings, brokers)
+    rf, _ = replication(settings, brokers)
+    existing = metadata.topics
     outcomes: list[Outcome] = []
     missing = [spec for spec in wanted if spec.name not in existing]
     futures = (
@@ -132,7 +148,7 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
                 NewTopic(
                     spec.name,
                     num_partitions=spec.partitions,
-                    replication_factor=settings.replication_factor,
+                    replication_factor=rf,
                     config=spec.config,
                 )
                 for spec in missing
@@ -146,7 +162,9 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
         if spec.name in futures:
             try:
                 futures[spec.name].result(timeout=timeout_s)
-                outcomes.append(Outcome(spec.name, "created", f"{spec.partitions} partitions"))
+                outcomes.append(
+                    Outcome(spec.name, "created", f"{spec.partitions} partitions, {rf} replicas")
+                )
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise

@@ -19,9 +19,11 @@ console = Console()
 def create() -> None:
     """Create every topic that does not exist yet (idempotent: existing ones are left alone).
 
-    Partitions come from EVENTCART_PARTITIONS, the replication factor and
-    min.insync.replicas from EVENTCART_REPLICATION_FACTOR and
-    EVENTCART_MIN_INSYNC_REPLICAS. The product events topic is kept forever.
+    Partitions come from EVENTCART_PARTITIONS. Replication follows the cluster:
+    3 replicas with min.insync.replicas 2 when it has three brokers or more, 1
+    on a single broker (EVENTCART_REPLICATION_FACTOR and
+    EVENTCART_MIN_INSYNC_REPLICAS override it). The product events topic is
+    kept forever.
     """
     try:
         outcomes = topics.create(get_settings())
@@ -38,7 +40,7 @@ def create() -> None:
 @app.command("list")
 def list_() -> None:
     """Show each topic's name, partitions, retention and purpose."""
-    for spec in topics.specs(get_settings()):
+    for spec in topics.specs(get_settings(), get_settings().kafka_brokers):
         retention = spec.config.get("retention.ms", "")
         kept = "forever" if retention == topics.FOREVER else f"{int(retention) // 86_400_000} d"
         console.print(

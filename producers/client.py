@@ -201,16 +201,25 @@ class CommandClient:
             except BufferError:  # local queue full: let it drain, then go on
                 self._producer.poll(0.05)
 
-    def submit(self, command: Mapping[str, Any]) -> Future[CommandResult]:
+    def submit(
+        self, command: Mapping[str, Any], acked: Future[None] | None = None
+    ) -> Future[CommandResult]:
         """Validate and send; the future completes with the processor's result.
 
         Raises ``ContractError`` at once for an invalid command; the future fails
-        with ``DeliveryError`` if Kafka does not take it.
+        with ``DeliveryError`` if Kafka does not take it. ``acked``, if given,
+        completes when Kafka has acknowledged the command (all in-sync replicas
+        have it, so it can no longer be lost), before any result exists.
         """
         command_id = str(command["command_id"]) if "command_id" in command else ""
         future = self.listener.expect(command_id)
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if acked is not None and not acked.done():
+                if err is None:
+                    acked.set_result(None)
+                else:
+                    acked.set_exception(DeliveryError(f"Kafka did not take the command: {err}"))
             if err is not None and not future.done():
                 self.listener.forget(command_id)
                 future.set_exception(DeliveryError(f"Kafka did not take the command: {err}"))
@@ -238,6 +247,20 @@ class CommandClient:
         """
         self._produce(command)
         return str(command["command_id"])
+
+    def publish(self, command: Mapping[str, Any]) -> Future[None]:
+        """Validate and send without waiting for the result; the future completes
+        when Kafka has acknowledged the command (or fails with ``DeliveryError``)."""
+        acked: Future[None] = Future()
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                acked.set_result(None)
+            else:
+                acked.set_exception(DeliveryError(f"Kafka did not take the command: {err}"))
+
+        self._produce(command, delivered)
+        return acked
 
     def send_batch(
         self,

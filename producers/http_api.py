@@ -7,13 +7,14 @@ processor. The API adds nothing to the domain; it only translates:
 
 * **200** the processor's :class:`~producers.results.CommandResult`, accepted *or*
   rejected by a domain rule: a rejection is a valid, final answer, not an HTTP error.
-* **202** the command is on its way but its answer has not been awaited (``wait=false``)
-  or did not arrive in time. Resending the same ``command_id`` is always safe: the
+* **202** Kafka has acknowledged the command (it can no longer be lost) but its
+  answer has not been awaited (``wait=false``) or did not arrive in time. Resending the same ``command_id`` is always safe: the
   processor answers a known id with its original result and publishes nothing new.
 * **422** the input breaks the contract, as ``{"detail": [{"field", "rule", "message"}]}``
   whether FastAPI or the JSON Schema found it, so clients parse one shape.
 * **401** missing or wrong bearer token; **413** body over ``api_max_body_bytes``;
-  **503** with ``Retry-After`` when Kafka does not take the command.
+  **503** with ``Retry-After`` when Kafka does not take the command, or has not
+  acknowledged it within the request's timeout (Kafka unreachable).
 
 Run it with :func:`serve` (``eventcart api commands``) or mount :func:`create_app`.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Annotated, Any
@@ -391,7 +393,8 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             "processor's result: `accepted` (with the new version and the events' "
             "positions, a read-your-writes token) or `rejected` with a machine `reason` "
             "(`not_found`, `version_conflict`, `insufficient_stock`, ...). **202** means "
-            "the command was sent but its result was not awaited: resending the same "
+            "Kafka has the command but its result was not awaited; **503** that Kafka "
+            "did not acknowledge it in time. Resending the same "
             "`command_id` is always safe and returns the original result. **422** lists "
             "the broken rules by field path. Authenticate with `Authorization: Bearer "
             "<token>`."
@@ -432,7 +435,10 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
         summary="Send one command",
         responses={
             200: {"description": "The processor's answer: accepted or rejected."},
-            202: {"model": PendingResponse, "description": "Sent; result not awaited."},
+            202: {
+                "model": PendingResponse,
+                "description": "Kafka has the command; its result was not awaited.",
+            },
         },
     )
     async def send_command(
@@ -449,7 +455,8 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             Query(
                 gt=0,
                 le=MAX_WAIT_S,
-                description="How long to wait for the result before answering 202.",
+                description="How long to wait for the result (200) before answering 202, "
+                "or for Kafka's acknowledgement before answering 503.",
             ),
         ] = 10.0,
     ) -> CommandResult | JSONResponse:
@@ -471,13 +478,20 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             causation_id=body.causation_id,
         )
         command_id = str(message["command_id"])
+        # 202 is a promise: it is only given once Kafka has acknowledged the command
+        # (it can no longer be lost). Without that acknowledgement in time, Kafka is
+        # unreachable or slow: 503, and the client resends the same command_id (the
+        # processor answers a known id once, however often it arrives).
+        acked: Future[None] = Future()
         try:
             # In a thread: the first call may position the results listener, and a
             # full producer queue makes produce wait; neither may stall the loop.
             if not wait:
-                await asyncio.to_thread(active.send_nowait, message)
+                acked = await asyncio.to_thread(active.publish, message)
+                # shield: a timeout must not cancel the acknowledgement checked below.
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(acked)), timeout_s)
                 return _pending(command_id)
-            future = await asyncio.to_thread(active.submit, message)
+            future = await asyncio.to_thread(active.submit, message, acked)
             # wait_for cancels the wrapped future on timeout; the listener skips
             # cancelled futures, and forget() drops its entry.
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout_s)
@@ -485,7 +499,12 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             return _unprocessable([exc.to_dict()])
         except TimeoutError:
             active.listener.forget(command_id)
-            return _pending(command_id)
+            if acked.done() and not acked.cancelled() and acked.exception() is None:
+                return _pending(command_id)
+            log.warning("command %s not acknowledged by Kafka within %s s", command_id, timeout_s)
+            return _unavailable(
+                "Kafka has not acknowledged the command; retry with the same command_id"
+            )
         except (DeliveryError, KafkaException, RuntimeError) as exc:
             # RuntimeError also covers a results topic that cannot be read: the
             # deployment is broken, which the caller can only wait out.

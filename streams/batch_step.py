@@ -136,8 +136,12 @@ class BatchStep:
     def _retrying(self, sink: Sink, events: list[PositionedEvent]) -> ApplyReport:
         """Hand the events to the sink, trying again while the store is unavailable."""
 
+        waiting = metrics.STORE_WAITING_SINCE.labels(self.role)
+        began = time.time()
+
         def before_sleep(state: object) -> None:
             metrics.STORE_RETRIES.labels(self.role).inc()
+            waiting.set(began)  # `eventcart status` shows how long the batch has waited
             outcome = getattr(state, "outcome", None)
             action = getattr(state, "next_action", None)
             log.warning(
@@ -147,15 +151,18 @@ class BatchStep:
                 action.sleep if action else 0,
             )
 
-        for attempt in Retrying(
-            retry=retry_if_exception_type(TransientStoreError),
-            wait=wait_exponential(multiplier=0.2, max=15),
-            stop=stop_never,
-            before_sleep=before_sleep,
-            reraise=True,
-        ):
-            with attempt:
-                return sink.apply(events)
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(TransientStoreError),
+                wait=wait_exponential(multiplier=0.2, max=15),
+                stop=stop_never,
+                before_sleep=before_sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    return sink.apply(events)
+        finally:
+            waiting.set(0)
         raise AssertionError("unreachable: the retry loop never gives up")
 
     def _fill(self, gaps: list[Gap]) -> None:

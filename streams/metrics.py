@@ -27,6 +27,11 @@ STORE_RETRIES = Counter(
     "Batches retried because a store was unavailable",
     ["projection"],
 )
+STORE_WAITING_SINCE = Gauge(
+    "eventcart_store_waiting_since_seconds",
+    "Unix time the batch in hand first failed to reach its store (0: not waiting)",
+    ["projection"],
+)
 BATCH_SIZE = Histogram(
     "eventcart_batch_size",
     "Records per batch",

@@ -25,7 +25,9 @@ from read_models.search.writer import SearchSink
 
 def elasticsearch_client(settings: Settings) -> Elasticsearch:
     # No client-side retries: the projection runner retries whole batches.
-    return es_client.connect(settings.elasticsearch_url, request_timeout=30, max_retries=0)
+    return es_client.connect(
+        settings.elasticsearch_url, request_timeout=settings.store_timeout_s, max_retries=0
+    )
 
 
 def search_sink(settings: Settings) -> SearchSink:
@@ -41,7 +43,12 @@ def pricing_sink(settings: Settings, projection: str = "pricing") -> PricingSink
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         migrate(conn, settings.pricing_schema)
         pricing_model.check_writable(conn, settings.pricing_schema)
-    return PricingSink(dsn, settings.pricing_schema, projection)
+    return PricingSink(
+        dsn,
+        settings.pricing_schema,
+        projection,
+        statement_timeout_ms=int(settings.store_timeout_s * 1000),
+    )
 
 
 def sink_for(role: str, settings: Settings) -> Sink:

@@ -1,4 +1,12 @@
-"""Apache Kafka in KRaft mode (one combined broker and controller) from Maven Central."""
+"""Apache Kafka in KRaft mode from Maven Central: one combined broker and controller,
+or a cluster of them on loopback.
+
+A single node formats its storage as a standalone (dynamic) quorum. A cluster
+(``EVENTCART_KAFKA_BROKERS=3``) runs nodes ``kafka-1`` .. ``kafka-N``, each both
+broker and controller, with a static quorum of all of them and one cluster id
+shared through a file, each with its own ports and data folder (the single
+node's folder is left alone, so switching between the two keeps both).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from ops import topics
+from ops.settings import Settings
 from ops.stack import maven, process
 from ops.stack.errors import StackError
 from ops.stack.java import find_java
@@ -40,9 +50,19 @@ def new_cluster_id() -> str:
 class Kafka(Service):
     name = "kafka"
 
+    def __init__(self, settings: Settings, node: int = 1) -> None:
+        super().__init__(settings)
+        self.node = node
+        self.clustered = settings.kafka_brokers > 1
+        self.name = f"kafka-{node}" if self.clustered else "kafka"
+
     @property
     def port(self) -> int:
-        return self.settings.kafka_port
+        return self.settings.kafka_broker_port(self.node)
+
+    @property
+    def controller_port(self) -> int:
+        return self.settings.kafka_controller_port_of(self.node)
 
     @property
     def version(self) -> str:
@@ -76,15 +96,23 @@ class Kafka(Service):
     def prepare(self) -> None:
         s = self.settings
         self.home.mkdir(parents=True, exist_ok=True)
-        rf, isr = s.replication_factor, s.min_insync_replicas
+        rf, isr = topics.replication(s, s.kafka_brokers)
+        if self.clustered:
+            voters = ",".join(
+                f"{n}@127.0.0.1:{s.kafka_controller_port_of(n)}"
+                for n in range(1, s.kafka_brokers + 1)
+            )
+            quorum = f"controller.quorum.voters={voters}"
+        else:
+            quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}"
         self.config_file.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.bootstrap.servers=127.0.0.1:{s.kafka_controller_port}",
+                    f"node.id={self.node}",
+                    quorum,
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -119,9 +147,11 @@ class Kafka(Service):
                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}",
                 "kafka.tools.StorageTool",
                 "format",
-                "--standalone",
+                # A cluster's voters are static (in the configuration); one node alone
+                # is its own quorum.
+                *([] if self.clustered else ["--standalone"]),
                 "-t",
-                new_cluster_id(),
+                self._cluster_id(),
                 "-c",
                 str(self.config_file),
             ],
@@ -131,6 +161,17 @@ class Kafka(Service):
         )
         if proc.returncode != 0:
             raise StackError(self.name, "formatting the KRaft storage failed", proc.stderr[-4000:])
+
+    def _cluster_id(self) -> str:
+        """One id for every node of a cluster (kept beside their folders), a new one
+        for a single node."""
+        if not self.clustered:
+            return new_cluster_id()
+        shared = self.settings.home / "kafka-cluster.id"
+        if not shared.exists():
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            shared.write_text(new_cluster_id())
+        return shared.read_text().strip()
 
     def command(self) -> list[str]:
         heap = self.settings.kafka_heap
@@ -151,11 +192,11 @@ class Kafka(Service):
     def healthy(self) -> bool:
         if not process.port_is_open(self.port):
             return False
-        admin = AdminClient(
-            {"bootstrap.servers": self.settings.kafka_bootstrap_servers, "log_level": 0}
-        )
+        # Asked on this node's own port: a cluster's node is healthy when it
+        # serves metadata itself (the quorum has a leader and it has joined).
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}", "log_level": 0})
         try:
             metadata = admin.list_topics(timeout=3)
         except Exception:
             return False
-        return bool(metadata.brokers)
+        return self.node in metadata.brokers

@@ -17,7 +17,8 @@ from ops.stack.service import Service, Status
 
 def services(settings: Settings) -> list[Service]:
     """The stack, in start order."""
-    return [Kafka(settings), Elasticsearch(settings), Postgres(settings)]
+    brokers = [Kafka(settings, node) for node in range(1, settings.kafka_brokers + 1)]
+    return [*brokers, Elasticsearch(settings), Postgres(settings)]
 
 
 def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:
@@ -28,6 +29,9 @@ def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:
     by_name = {svc.name: svc for svc in every}
     chosen = []
     for name in names:
+        if name == "kafka" and name not in by_name:  # a cluster: every broker
+            chosen += [svc for svc in every if svc.name.startswith("kafka-")]
+            continue
         if name not in by_name:
             raise StackError(name, f"unknown service; choose from {', '.join(by_name)}")
         chosen.append(by_name[name])

@@ -74,6 +74,7 @@ class PricingSink:
     ``pool_or_conninfo``: a :class:`psycopg_pool.ConnectionPool` (shared, not closed
     here) or a conninfo string (a small pool is opened, closed by :meth:`close`).
     ``timeout``: seconds to wait for a connection before the batch is transient-failed.
+    ``statement_timeout_ms``: PostgreSQL's statement and lock timeouts of its sessions.
     """
 
     name = "pricing"
@@ -85,8 +86,19 @@ class PricingSink:
         projection: str = "pricing",
         *,
         timeout: float = 10.0,
+        statement_timeout_ms: int | None = None,
     ) -> None:
         if isinstance(pool_or_conninfo, str):
+            # A statement (or a lock wait) longer than this fails the batch, which
+            # is retried: a stalled or locked store is waited out, visibly.
+            limits = (
+                {}
+                if statement_timeout_ms is None
+                else {
+                    "options": f"-c statement_timeout={statement_timeout_ms} "
+                    f"-c lock_timeout={statement_timeout_ms}"
+                }
+            )
             self._pool: ConnectionPool[Any] = ConnectionPool(
                 pool_or_conninfo,
                 min_size=1,
@@ -94,7 +106,7 @@ class PricingSink:
                 timeout=timeout,
                 # No server-side prepared statements: a replay switches schemas by
                 # renaming them, and names must be resolved afresh on every statement.
-                kwargs={"autocommit": True, "prepare_threshold": None},
+                kwargs={"autocommit": True, "prepare_threshold": None, **limits},
                 # One round trip per batch so a connection PostgreSQL dropped while idle
                 # (restart, failover) is replaced instead of failing a batch.
                 check=ConnectionPool.check_connection,

@@ -48,6 +48,11 @@ def _is_transient_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+#: Refusals that say the index cannot take writes *now* (a write block, the disk
+#: flood stage's read-only block), not that the document is wrong: waited out.
+_BLOCKED_ERRORS = {"cluster_block_exception"}
+
+
 def _reason(error: Any) -> str:
     if isinstance(error, dict):
         kind = error.get("type", "error")
@@ -63,7 +68,7 @@ def _reason(error: Any) -> str:
 def _raise_transient_if_retryable(action: str, exc: ApiError) -> None:
     """A request-level error is transient unless it is our own bug (other 4xx)."""
     status = exc.meta.status
-    if _is_transient_status(status) or status == 404:
+    if _is_transient_status(status) or status == 404 or exc.error in _BLOCKED_ERRORS:
         # 404: the alias is missing (not created yet, or removed by an operator):
         # wait for it rather than dead-lettering every event.
         raise TransientStoreError(f"search: {action} failed: {status} {exc}") from exc
@@ -263,6 +268,7 @@ class SearchSink:
             elif (
                 _is_transient_status(status)
                 or (isinstance(error, dict) and error.get("type") in _MISSING_INDEX_ERRORS)
+                or (isinstance(error, dict) and error.get("type") in _BLOCKED_ERRORS)
                 or status == 404
             ):
                 transient.append(f"{sku}: {status} {_reason(error)}")

@@ -34,14 +34,19 @@ class StubClient(CommandClient):
     def __init__(self) -> None:  # no Kafka at all
         self.sent: list[Mapping[str, Any]] = []
         self.outcome: CommandResult | Exception | None = None
+        self.kafka_acknowledges = True
         self.closed = False
 
     @property
     def listener(self) -> Any:
         return _Listener()
 
-    def submit(self, command: Mapping[str, Any]) -> Future[CommandResult]:
+    def submit(
+        self, command: Mapping[str, Any], acked: Future[None] | None = None
+    ) -> Future[CommandResult]:
         self.sent.append(command)
+        if acked is not None and self.kafka_acknowledges:
+            acked.set_result(None)
         future: Future[CommandResult] = Future()
         if isinstance(self.outcome, Exception):
             future.set_exception(self.outcome)
@@ -49,9 +54,12 @@ class StubClient(CommandClient):
             future.set_result(self.outcome)
         return future
 
-    def send_nowait(self, command: Mapping[str, Any]) -> str:
+    def publish(self, command: Mapping[str, Any]) -> Future[None]:
         self.sent.append(command)
-        return str(command["command_id"])
+        acked: Future[None] = Future()
+        if self.kafka_acknowledges:
+            acked.set_result(None)
+        return acked
 
     def close(self) -> None:
         self.closed = True
@@ -110,6 +118,24 @@ def test_no_answer_in_time_is_202(api: TestClient, stub: StubClient) -> None:
     )
     assert response.status_code == 202
     assert response.json()["command_id"] == "c-2"
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_no_acknowledgement_from_kafka_in_time_is_503_never_202(
+    api: TestClient, stub: StubClient, wait: bool
+) -> None:
+    """A 202 promises the command is in Kafka; without the broker's acknowledgement
+    (Kafka unreachable) the client is told to resend instead."""
+    stub.kafka_acknowledges = False
+    response = api.post(
+        "/commands/adjust-stock",
+        json={"sku": "S-1", "data": {"delta": 1}, "command_id": "c-3"},
+        params={"timeout_s": 0.05, "wait": wait},
+        headers=AUTH,
+    )
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    assert "same command_id" in response.json()["detail"]
 
 
 def test_auth_comes_before_the_body_is_validated(api: TestClient) -> None:

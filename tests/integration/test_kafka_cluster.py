@@ -1,0 +1,130 @@
+"""A three-broker KRaft cluster on loopback, and the loss of the broker that leads most.
+
+On demand (it starts three more JVMs on a two-core machine):
+`.venv/bin/pytest -m long -s tests/integration/test_kafka_cluster.py`.
+
+The cluster is the project's own (`ops.stack`, ``EVENTCART_KAFKA_BROKERS=3``), on
+ports of its own beside the single-broker stack; Elasticsearch and PostgreSQL
+are the usual ones. Topics get three replicas with min.insync.replicas 2 from
+the topics module. Under a steady load, kill -9 of the broker that leads the
+most partitions: producing goes on once leaders are elected, the processor and
+both projections go on, the broker comes back and catches up; at the end the
+log is exact (no command lost, no event twice, no fork) and both read models
+equal the fold of the log. Printed: the longest pause a producer saw.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from ops import topics
+from ops.settings import Settings
+from ops.stack import manager
+from ops.stack.process import port_is_open
+from producers import commands as c
+from producers.client import CommandClient
+from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
+from tests.fixtures.oracle import assert_read_models_equal_oracle
+from tests.fixtures.workers import ALL_ROLES, Worker, scoped_settings
+
+pytestmark = pytest.mark.long
+
+FIRST_PORT, FIRST_CONTROLLER_PORT = 19092, 19093
+
+
+@pytest.fixture(scope="module")
+def cluster(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    if settings.testcontainers:
+        pytest.skip("starts brokers of the local stack")
+    home = tmp_path_factory.mktemp("kafka-cluster")
+    ports = ",".join(f"127.0.0.1:{FIRST_PORT + 2 * n}" for n in range(3))
+    three = settings.model_copy(
+        update={
+            "home": home,
+            "kafka_brokers": 3,
+            "kafka_bootstrap_servers": ports,
+            "kafka_controller_port": FIRST_CONTROLLER_PORT,
+            "kafka_heap": "512m",
+        }
+    )
+    manager.up(three, ["kafka"])
+    yield three
+    manager.down(three, ["kafka"])
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    cluster: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """This module's settings point at the cluster (overrides the shared fixture)."""
+    name = f"k{os.getpid()}x{int(time.time() * 1000) % 10**8}"
+    scoped = scoped_settings(cluster, name, tmp_path_factory.mktemp(name))
+    topics.create(scoped)
+    yield scoped
+
+
+def leaders(settings: Settings) -> Counter[int]:
+    """How many partitions of this deployment's topics each broker leads."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    metadata = admin.list_topics(timeout=10)
+    return Counter(
+        partition.leader
+        for name, topic in metadata.topics.items()
+        if name.startswith(settings.topic_prefix)
+        for partition in topic.partitions.values()
+    )
+
+
+def test_topics_are_replicated_three_times_with_two_in_sync(module_settings: Settings) -> None:
+    admin = AdminClient({"bootstrap.servers": module_settings.kafka_bootstrap_servers})
+    events = topics.Topics.from_settings(module_settings).events
+    metadata = admin.list_topics(timeout=10).topics[events]
+    assert all(len(p.replicas) == 3 for p in metadata.partitions.values())
+    resource = ConfigResource("topic", events)
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert config["min.insync.replicas"].value == "2"
+
+
+def test_the_leading_broker_killed_under_load(
+    module_settings: Settings,
+    cluster: Settings,
+    make_worker: Callable[[str], Worker],
+    answers: Answers,
+) -> None:
+    for role in ALL_ROLES:
+        make_worker(role)
+    with CommandClient(module_settings) as client:
+        client.send(c.register_product("PROBE", "probe"), timeout_s=120)
+
+    load = SteadyLoad(module_settings, total=12_000, skus=600, rate=300, seed=41).start()
+    while load.done < 4_000:
+        time.sleep(0.05)
+    node, led = leaders(module_settings).most_common(1)[0]
+    (broker,) = manager.pick(cluster, [f"kafka-{node}"])
+    pid = broker.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until(lambda: not port_is_open(broker.port), 30, "the broker gone")
+    while load.done < 8_000:  # the load runs on without it ...
+        time.sleep(0.05)
+    assert time.monotonic() - killed < 120
+    manager.up(cluster, [broker.name])  # ... and through its return
+    load.join(timeout_s=load.total / load.rate + 300)
+
+    counts = check_exactly_once(module_settings, load, answers)
+    assert_read_models_equal_oracle(module_settings, load.skus)
+    print(
+        f"\nkill -9 of kafka-{node} (leading {led} partitions) during {load.total} commands "
+        f"at {load.rate:.0f}/s over 3 brokers: {counts}; longest pause a producer saw: "
+        f"{load.longest_pause():.2f} s"
+    )
