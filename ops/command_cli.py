@@ -13,24 +13,26 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from confluent_kafka import KafkaException
 from rich.console import Console
 
 from ops.bulk import send_all
 from ops.settings import get_settings
 from producers import commands as build
-from producers.client import CommandClient, CommandTimeoutError
+from producers.client import CommandClient, CommandTimeoutError, DeliveryError
 from producers.results import CommandResult
 from schemas.errors import ContractError
 
 app = typer.Typer(
     help=(
         "Send commands to the catalog. Each waits for the processor's answer unless "
-        "--no-wait. Exit code: 0 accepted, 1 rejected, 2 invalid input, 3 timeout."
+        "--no-wait. Exit code: 0 accepted, 1 rejected, 2 invalid input, 3 timeout, "
+        "4 Kafka unreachable."
     ),
     no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Sku = Annotated[str, typer.Option("--sku", help="the product's SKU (the Kafka key)")]
 ExpectedVersion = Annotated[
@@ -69,20 +71,31 @@ def _print_result(result: CommandResult, as_json: bool) -> None:
 
 
 def _send(command: dict[str, Any], no_wait: bool, as_json: bool, timeout_s: float) -> None:
+    resend = (
+        f"send it again with --command-id {command['command_id']} "
+        "(a known command id is answered, never applied twice)"
+    )
     try:
-        with CommandClient(get_settings()) as client:
+        client = CommandClient(get_settings())
+        try:
             if no_wait:
                 client.send_nowait(command)
-                client.flush()
+                client.flush(timeout_s)
                 console.print(f"sent {command['command_id']}")
                 return
             result = client.send(command, timeout_s=timeout_s)
+        finally:
+            # Bounded: with Kafka away, a command still queued must not hold the shell.
+            client.close(timeout_s=min(timeout_s, 10.0))
     except ContractError as exc:
         err.print(f"[red]invalid[/] {exc.field}: {exc.message} (rule: {exc.rule})")
         raise typer.Exit(2) from None
     except CommandTimeoutError as exc:
-        err.print(f"[yellow]timeout[/] {exc}")
+        err.print(f"[yellow]timeout[/] {exc}; {resend}")
         raise typer.Exit(3) from None
+    except (DeliveryError, KafkaException) as exc:
+        err.print(f"[red]Kafka unreachable[/] {exc}; {resend}")
+        raise typer.Exit(4) from None
     _print_result(result, as_json)
     if not result.accepted:
         raise typer.Exit(1)

@@ -296,8 +296,14 @@ class CommandClient:
         if remaining:
             raise DeliveryError(f"{remaining} commands not delivered within {timeout_s} s")
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Deliver what is queued (``DeliveryError`` if not within ``timeout_s``), stop."""
+        try:
+            self.flush(timeout_s)
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
         self._poller_stop.set()
         self._poller.join(timeout=5)
         if self._listener is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -28,7 +30,7 @@ from producers.client import CommandClient, CommandTimeoutError
 from producers.http_api import create_app
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
-from tests.fixtures.workers import ALL_ROLES, Worker
+from tests.fixtures.workers import ALL_ROLES, Worker, settings_env
 
 OUTAGE_S = 8.0
 
@@ -43,56 +45,80 @@ def test_broker_killed_and_back_under_load(
         pytest.skip("kills the broker of the local stack")
     for role in ALL_ROLES:
         make_worker(role)
-    with CommandClient(module_settings) as client:
-        client.send(c.register_product("PROBE", "probe"), timeout_s=120)
     kafka = manager.pick(settings, ["kafka"])[0]
-    token = module_settings.api_token.get_secret_value()
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {module_settings.api_token.get_secret_value()}"}
+    outage_command = {"sku": "OUTAGE-1", "data": {"name": "in the outage"}, "command_id": "o-1"}
 
     load = SteadyLoad(module_settings, total=9_000, skus=600, rate=300, seed=31).start()
-    with TestClient(create_app(module_settings)) as api:
+    with TestClient(create_app(module_settings)) as api, CommandClient(module_settings) as client:
+        client.send(c.register_product("PROBE", "probe"), timeout_s=120)
         while load.done < 3_000:
             time.sleep(0.05)
         pid = kafka.pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not port_is_open(kafka.port), 30, "the broker gone")
-        lost_at = time.monotonic()
-
-        # While the broker is away: the API refuses to promise, the client does not hang.
-        during = api.post(
-            "/commands/register-product",
-            json={"sku": "OUTAGE-1", "data": {"name": "in the outage"}, "command_id": "o-1"},
-            params={"timeout_s": 2},
-            headers=auth,
-        )
-        assert during.status_code == 503, during.text
-        assert int(during.headers["retry-after"]) > 0
-        with CommandClient(module_settings) as client:
+        try:
+            wait_until(lambda: not port_is_open(kafka.port), 30, "the broker gone")
+            lost_at = time.monotonic()
+            # While the broker is away: the API refuses to promise, the client does
+            # not hang.
+            during = api.post(
+                "/commands/register-product",
+                json=outage_command,
+                params={"timeout_s": 2},
+                headers=auth,
+            )
             began = time.monotonic()
             with pytest.raises(CommandTimeoutError):
                 client.send(c.register_product("OUTAGE-2", "python client"), timeout_s=3)
-            assert time.monotonic() - began < 10
-            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - lost_at)))
-
-            manager.up(settings, ["kafka"])
-            back_ms = int(time.time() * 1000)
-            wait_until(lambda: answers.first_after(back_ms), 120, "an answer after the broker")
-            first_ms = answers.first_after(back_ms) or back_ms
-
-            # The command sent during the outage arrives (it waited in the client's
-            # queue); the one refused with 503 is resent with its command_id, as told.
-            resent = api.post(
-                "/commands/register-product",
-                json={"sku": "OUTAGE-1", "data": {"name": "in the outage"}, "command_id": "o-1"},
-                params={"timeout_s": 60},
-                headers=auth,
+            gave_up_after = time.monotonic() - began
+            # The CLI, a fresh client: a clear message and exit code, no hang.
+            cli = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "ops.cli",
+                    "command",
+                    "adjust-stock",
+                    "--sku",
+                    "PROBE",
+                    "--delta",
+                    "1",
+                    "--command-id",
+                    "cli-1",
+                    "--timeout",
+                    "3",
+                ],
+                env=settings_env(module_settings),
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
-            assert resent.status_code == 200, resent.text
-            assert resent.json()["status"] == "accepted"
-            client.flush(60)
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - lost_at)))
+        finally:
+            manager.up(settings, ["kafka"])  # whatever happened, the stack is whole again
+        back_ms = int(time.time() * 1000)
+        assert during.status_code == 503, during.text
+        assert int(during.headers["retry-after"]) > 0
+        assert gave_up_after < 10
+        assert cli.returncode in (3, 4), cli.stdout + cli.stderr
+        assert "--command-id cli-1" in cli.stderr, cli.stderr
+        wait_until(lambda: answers.first_after(back_ms), 120, "an answer after the broker")
+        first_ms = answers.first_after(back_ms) or back_ms
 
-        load.join(timeout_s=load.total / load.rate + 300)
+        # The command sent during the outage arrives (it waited in the client's queue);
+        # the one refused with 503 is resent with its command_id, as the API told.
+        resent = api.post(
+            "/commands/register-product",
+            json=outage_command,
+            params={"timeout_s": 60},
+            headers=auth,
+        )
+        assert resent.status_code == 200, resent.text
+        assert resent.json()["status"] == "accepted"
+        client.flush(60)
+
+    load.join(timeout_s=load.total / load.rate + 300)
     counts = check_exactly_once(module_settings, load, answers)
     assert_read_models_equal_oracle(module_settings, [*load.skus, "OUTAGE-1", "OUTAGE-2"])
     print(
