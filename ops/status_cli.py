@@ -101,7 +101,11 @@ def _read_model_versions() -> None:
         live_index = alias_target(es, settings.search_index) or "none"
         es.close()
         search_old = ", ".join(search_replay.old_versions(settings)) or "none"
-        with psycopg.connect(settings.postgres_dsn.get_secret_value(), connect_timeout=5) as conn:
+        with psycopg.connect(
+            settings.postgres_dsn.get_secret_value(),
+            connect_timeout=5,
+            options="-c statement_timeout=5000 -c lock_timeout=5000",  # status never hangs
+        ) as conn:
             build = pricing_model.build_of(conn, settings.pricing_schema)
         pricing_old = ", ".join(pricing_replay.old_versions(settings)) or "none"
     except Exception as exc:
@@ -111,7 +115,10 @@ def _read_model_versions() -> None:
         ("search", f"alias {settings.search_index} -> {live_index}", search_old),
         ("pricing", f"schema {settings.pricing_schema} version {build.version}", pricing_old),
     ):
-        running = replay_running(settings, name)
+        try:
+            running = replay_running(settings, name)
+        except psycopg.Error as exc:
+            running = f"unknown: {type(exc).__name__}"
         console.print(
             f"{name}: {live}; older versions kept: {old}"
             + (f"; [yellow]replay running[/] ({running})" if running else "")

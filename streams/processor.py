@@ -66,6 +66,7 @@ from streams.command_batch import (
     result_key,
     state_key,
 )
+from streams.kafka_errors import ends_the_client
 from streams.processor_store import PartitionStore
 
 __all__ = ["ROLE", "CommandProcessor"]
@@ -261,7 +262,7 @@ class CommandProcessor:
             if error is None:
                 if owner is not None and self._owned.get(message.partition() or 0) is owner:
                     kept.append(message)
-            elif error.fatal():
+            elif ends_the_client(error):
                 raise FencedError(f"consumer: {error}")
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("%s: consumer: %s", self.instance, error)

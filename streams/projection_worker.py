@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -34,6 +35,7 @@ from read_models.projection import Sink
 from streams import metrics
 from streams.batch_step import BatchStep, StepReport
 from streams.event_log import Batch
+from streams.kafka_errors import ends_the_client
 
 __all__ = ["ProjectionWorker"]
 
@@ -77,16 +79,20 @@ class ProjectionWorker:
 
     def _connect(self) -> BatchStep:
         """The batch step around the read model's sink, waiting for its store to come up."""
-        delay = 0.5
+        delay, began = 0.5, time.time()
+        waiting = metrics.STORE_WAITING_SINCE.labels(self.role)
         while True:
             try:
                 sink = self._make_sink()
                 break
             except Exception as exc:
                 log.warning("%s: cannot reach its store yet (%s); retrying", self.role, exc)
+                metrics.STORE_RETRIES.labels(self.role).inc()
+                waiting.set(began)
                 if self._stopping.wait(delay):
                     raise SystemExit(0) from None
                 delay = min(15.0, delay * 2)
+        waiting.set(0)
         return BatchStep.for_role(
             self.role, sink, self.settings, repair_sink=self._make_repair_sink
         )
@@ -134,7 +140,7 @@ class ProjectionWorker:
         for message in messages:
             error = message.error()
             if error is not None:
-                if error.fatal():
+                if ends_the_client(error):
                     raise KafkaException(error)
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consumer: %s", self.role, error)
@@ -162,10 +168,31 @@ class ProjectionWorker:
             return
         future, batch, positions = self._in_flight
         self._in_flight = None
-        report = future.result()  # a store that is down makes this wait (the step retries)
+        report = self._wait_for(future)
         assert self._consumer is not None
         self._consumer.commit(offsets=positions, asynchronous=False)
         self._record(batch, report)
+
+    def _wait_for(self, future: Future[StepReport]) -> StepReport:
+        """The batch's report. A store that is down makes the step retry; one that
+        accepted the request and stalls (a stopped process answers nothing, and a
+        server-side timeout cannot fire) makes this wait: said in the log and in
+        ``eventcart status`` while it lasts, and the partition waits with it."""
+        began = time.time()
+        waiting = metrics.STORE_WAITING_SINCE.labels(self.role)
+        while True:
+            try:
+                return future.result(timeout=self.settings.store_timeout_s)
+            except TimeoutError:
+                waiting.set(began)
+                log.warning(
+                    "%s: its store has not answered for %.0f s; the partition waits",
+                    self.role,
+                    time.time() - began,
+                )
+            finally:
+                if future.done():
+                    waiting.set(0)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Finish what is in flight before the partitions go: their next owner
@@ -176,7 +203,7 @@ class ProjectionWorker:
         # The group already gave them away: do not commit, the next owner
         # re-reads (the sinks are idempotent).
         if self._in_flight is not None:
-            self._in_flight[0].result()
+            self._wait_for(self._in_flight[0])
             self._in_flight = None
 
     def _record(self, batch: Batch, report: StepReport) -> None:

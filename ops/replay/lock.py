@@ -133,6 +133,10 @@ def replay_lock(settings: Settings, projection: str) -> Iterator[ReplayLock]:
 def replay_running(settings: Settings, projection: str) -> str | None:
     """Who holds the replay lock of ``projection`` (from any host), or None."""
     query, params = _holder_query(lock_key(settings, projection))
-    with psycopg.connect(settings.postgres_dsn.get_secret_value(), connect_timeout=5) as conn:
+    with psycopg.connect(
+        settings.postgres_dsn.get_secret_value(),
+        connect_timeout=5,
+        options="-c statement_timeout=5000",
+    ) as conn:
         row = conn.execute(query, params).fetchone()
     return None if row is None else _describe(row)

@@ -129,6 +129,10 @@ class Kafka(Service):
                     f"default.replication.factor={rf}",
                     f"min.insync.replicas={isr}",
                     "group.initial.rebalance.delay.ms=0",
+                    # A broker that died without a word is fenced (its partitions
+                    # led elsewhere) after this long; loopback heartbeats are cheap.
+                    "broker.heartbeat.interval.ms=1000",
+                    "broker.session.timeout.ms=5000",
                     "message.max.bytes=1048588",
                     "",
                 ]

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from ops import topics
@@ -87,28 +88,55 @@ def leaders(settings: Settings) -> Counter[int]:
 def test_topics_are_replicated_three_times_with_two_in_sync(module_settings: Settings) -> None:
     admin = AdminClient({"bootstrap.servers": module_settings.kafka_bootstrap_servers})
     events = topics.Topics.from_settings(module_settings).events
+    # Each broker learns of a new topic from the metadata log, some a moment later.
+    wait_until(lambda: events in admin.list_topics(timeout=10).topics, 60, "the topic everywhere")
     metadata = admin.list_topics(timeout=10).topics[events]
     assert all(len(p.replicas) == 3 for p in metadata.partitions.values())
     resource = ConfigResource("topic", events)
-    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    for _ in range(300):
+        try:
+            config = admin.describe_configs([resource])[resource].result(timeout=10)
+            break
+        except KafkaException:
+            time.sleep(0.2)
     assert config["min.insync.replicas"].value == "2"
 
 
-def test_the_leading_broker_killed_under_load(
-    module_settings: Settings,
-    cluster: Settings,
-    make_worker: Callable[[str], Worker],
-    answers: Answers,
-) -> None:
-    for role in ALL_ROLES:
-        make_worker(role)
+@pytest.fixture(scope="module")
+def workers(module_settings: Settings, make_worker: Callable[[str], Worker]) -> list[Worker]:
+    started = [make_worker(role) for role in ALL_ROLES]
     with CommandClient(module_settings) as client:
         client.send(c.register_product("PROBE", "probe"), timeout_s=120)
+    return started
 
-    load = SteadyLoad(module_settings, total=12_000, skus=600, rate=300, seed=41).start()
+
+def coordinator(settings: Settings) -> int:
+    """The broker coordinating the command processor's consumer group."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    group = f"{settings.topic_prefix}-command-processor"
+    (future,) = admin.describe_consumer_groups([group]).values()
+    return int(future.result(timeout=10).coordinator.id)
+
+
+@pytest.mark.parametrize("victim", ["leader of most partitions", "processor's coordinator"])
+def test_a_broker_killed_under_load(
+    module_settings: Settings,
+    cluster: Settings,
+    workers: list[Worker],
+    answers: Answers,
+    victim: str,
+) -> None:
+    """The processor's group coordinator is killed too: its consumer must rejoin
+    through the new coordinator (librdkafka may call the old static member fenced)."""
+    seed = 41 if victim.startswith("leader") else 42
+    load = SteadyLoad(module_settings, total=12_000, skus=600, rate=300, seed=seed).start()
     while load.done < 4_000:
         time.sleep(0.05)
-    node, led = leaders(module_settings).most_common(1)[0]
+    if victim.startswith("leader"):
+        node, led = leaders(module_settings).most_common(1)[0]
+    else:
+        node = coordinator(module_settings)
+        led = leaders(module_settings)[node]
     (broker,) = manager.pick(cluster, [f"kafka-{node}"])
     pid = broker.pid()
     assert pid is not None
@@ -124,7 +152,7 @@ def test_the_leading_broker_killed_under_load(
     counts = check_exactly_once(module_settings, load, answers)
     assert_read_models_equal_oracle(module_settings, load.skus)
     print(
-        f"\nkill -9 of kafka-{node} (leading {led} partitions) during {load.total} commands "
+        f"\nkill -9 of kafka-{node} ({victim}; leading {led} partitions) during {load.total} commands "
         f"at {load.rate:.0f}/s over 3 brokers: {counts}; longest pause a producer saw: "
         f"{load.longest_pause():.2f} s"
     )
