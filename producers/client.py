@@ -83,12 +83,20 @@ class ResultListener:
                 "enable.partition.eof": False,
             }
         )
-        metadata = self._consumer.list_topics(topic, timeout=30)
-        if metadata.topics[topic].error is not None:
-            raise RuntimeError(
-                f"results topic {topic} is missing: run `eventcart topics create` "
-                f"({metadata.topics[topic].error})"
-            )
+        # A broker of a cluster learns of a new topic a moment after the others: a
+        # topic still unknown is asked for again for a few seconds before it is
+        # called missing.
+        deadline = time.monotonic() + 10
+        while True:
+            metadata = self._consumer.list_topics(topic, timeout=30)
+            if metadata.topics[topic].error is None:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"results topic {topic} is missing: run `eventcart topics create` "
+                    f"({metadata.topics[topic].error})"
+                )
+            time.sleep(0.5)
         partitions = [
             TopicPartition(topic, partition, self._end_of(topic, partition))
             for partition in metadata.topics[topic].partitions
