@@ -17,11 +17,11 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 
 from ops.bulk import send_all
-from ops.settings import get_settings
 from producers import commands as build
 from producers.client import CommandClient, CommandTimeoutError, DeliveryError
 from producers.results import CommandResult
 from schemas.errors import ContractError
+from schemas.settings import get_settings
 
 app = typer.Typer(
     help=(

@@ -6,8 +6,8 @@ import psycopg
 import typer
 from rich.console import Console
 
-from ops.settings import get_settings
 from read_models.pricing.migrate import MigrationError, migrate, status
+from schemas.settings import get_settings
 
 app = typer.Typer(
     help="PostgreSQL read model schema (pricing): migrations and their state.",

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ops.settings import Settings
-from ops.topics import CONSUMERS, Topics
 from producers.client import producer_config
+from schemas.settings import Settings
+from schemas.topics import CONSUMERS, Topics
 from streams import dead_letters, event_log
 
 ALIASES = {

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops import dlq
-from ops.settings import get_settings
+from schemas.settings import get_settings
 
 app = typer.Typer(
     help="Dead letters of a consumer: command-processor, search-projection, pricing-projection "

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ops.settings import get_settings
 from read_models.pricing import queries as pricing
 from read_models.pricing.models import PricePoint, ProductPrices
 from read_models.query_api import reader_dsn
@@ -25,6 +24,7 @@ from read_models.search import client as es_client
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest
 from schemas.money import format_amount
+from schemas.settings import get_settings
 
 console = Console(width=140)
 

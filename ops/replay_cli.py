@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ops.replay import pricing, repair, search
 from ops.replay.lock import ReplayLock, ReplayLockLostError, ReplayRunningError, replay_lock
-from ops.settings import Settings, get_settings
 from schemas.position_token import parse_token
+from schemas.settings import Settings, get_settings
 from streams import event_log
 
 console = Console(soft_wrap=True)

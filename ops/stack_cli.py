@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ops.settings import get_settings
 from ops.stack import manager, process
 from ops.stack.errors import StackError
+from schemas.settings import get_settings
 
 app = typer.Typer(
     help=(

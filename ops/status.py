@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from ops.settings import Settings
-from ops.topics import Topics
+from schemas.settings import Settings
+from schemas.topics import Topics
 
 #: role -> the topic it consumes (by attribute of Topics)
 ROLE_INPUTS = {

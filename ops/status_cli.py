@@ -9,10 +9,10 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
-from ops.settings import get_settings
 from ops.status import collect
 from ops.worker_metrics import store_health
 from read_models.search import client as es_client
+from schemas.settings import get_settings
 
 console = Console(width=120)
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.settings import Settings
 from ops.stack import process
 from ops.stack.errors import StackError
+from schemas.settings import Settings
 
 
 @dataclass(frozen=True)

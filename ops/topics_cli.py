@@ -7,7 +7,9 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 
 from ops import topics
-from ops.settings import get_settings
+from schemas.settings import get_settings
+from schemas.topics import FOREVER
+from schemas.topics import specs as topic_specs
 
 app = typer.Typer(
     help="Kafka topics of eventcart (names, partitions, retention).", no_args_is_help=True
@@ -40,9 +42,9 @@ def create() -> None:
 @app.command("list")
 def list_() -> None:
     """Show each topic's name, partitions, retention and purpose."""
-    for spec in topics.specs(get_settings(), get_settings().kafka_brokers):
+    for spec in topic_specs(get_settings(), get_settings().kafka_brokers):
         retention = spec.config.get("retention.ms", "")
-        kept = "forever" if retention == topics.FOREVER else f"{int(retention) // 86_400_000} d"
+        kept = "forever" if retention == FOREVER else f"{int(retention) // 86_400_000} d"
         console.print(
             f"{spec.name:<40} {spec.partitions:>3} partitions  kept {kept:<8} {spec.purpose}"
         )

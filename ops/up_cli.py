@@ -15,7 +15,6 @@ from ops import replay_cli, system, topics
 from ops.bulk import send_all
 from ops.demo import demo_commands, sku_of
 from ops.replay.lock import replay_lock
-from ops.settings import Settings, get_settings
 from ops.stack import manager
 from ops.stack.errors import StackError
 from ops.stack_cli import fail
@@ -26,6 +25,7 @@ from read_models.search import client as es_client
 from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
+from schemas.settings import Settings, get_settings
 
 console = Console(soft_wrap=True)
 

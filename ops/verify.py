@@ -27,7 +27,6 @@ from typing import Any
 import psycopg
 from elasticsearch import Elasticsearch
 
-from ops.settings import Settings
 from read_models.pricing import inspect as pricing_inspect
 from read_models.pricing.fold import SkuRows, fold_rows
 from read_models.pricing.writer import PricingSink
@@ -36,6 +35,7 @@ from read_models.search import client as es_client
 from read_models.search import inspect as search_inspect
 from read_models.search.document import fold
 from read_models.search.writer import SearchSink
+from schemas.settings import Settings
 from streams import event_log
 
 __all__ = ["Drift", "Report", "verify"]

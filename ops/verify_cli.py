@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ops import verify as checks
-from ops.settings import get_settings
+from schemas.settings import get_settings
 from streams import event_log
 
 console = Console(soft_wrap=True)

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ops import supervise
-from ops.settings import get_settings
+from ops import supervise, topics
+from schemas.settings import get_settings
 
 app = typer.Typer()
 
@@ -57,6 +57,7 @@ def worker(
         raise typer.Exit(2)
     if len(roles) == 1:
         sys.argv = [sys.argv[0], "worker"]  # Faust's worker reads argv; give it nothing of ours
+        topics.create(get_settings())  # idempotent; a worker never waits for an operator
         stream_worker.run(roles[0], get_settings())
         return
     # Several roles: one child process each, restarted if it dies.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ops.settings import Settings
+from schemas.settings import Settings
 from streams.metrics import PORT_OFFSETS
 
 

@@ -31,11 +31,11 @@ from confluent_kafka import (
 )
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from ops.settings import Settings, get_settings
-from ops.topics import Topics
 from producers.results import CommandResult
 from schemas import codec
 from schemas.errors import ContractError
+from schemas.settings import Settings, get_settings
+from schemas.topics import Topics
 
 
 class CommandTimeoutError(TimeoutError):

@@ -37,12 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ops.settings import Settings, get_settings
 from producers.auth import require_bearer_token
 from producers.client import CommandClient, DeliveryError
 from producers.commands import command
 from producers.results import CommandResult
 from schemas.errors import ROOT_FIELD, ContractError, join_path
+from schemas.settings import Settings, get_settings
 
 __all__ = [
     "COMMAND_TYPE_BY_NAME",

@@ -34,7 +34,6 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field, ValidationError
 
-from ops.settings import Settings, get_settings
 from read_models import consistency
 from read_models.pricing import queries as pricing
 from read_models.pricing.models import OmnibusPrice, PriceInterval, PricePoint, ProductPrices
@@ -42,6 +41,7 @@ from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest, SearchResult
+from schemas.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
-from ops.settings import Settings
+from schemas.settings import Settings
 
 
 class _ServicesOnly(BootStrategy):

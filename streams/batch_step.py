@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
-from ops.settings import Settings
-from ops.topics import Topics
 from read_models.projection import ApplyReport, Gap, PositionedEvent, Sink, TransientStoreError
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams import gap_repair, metrics
 from streams.dead_letters import DeadLetterWriter
 from streams.event_log import Batch

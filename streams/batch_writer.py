@@ -31,8 +31,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from ops.topics import Topics
 from schemas import codec
+from schemas.topics import Topics
 from streams import dead_letters
 from streams.command_batch import BatchDecision, result_key, state_key
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from ops.settings import Settings
-from ops.topics import Topics
 from read_models.projection import PositionedEvent
 from schemas import codec
 from schemas.errors import ContractError
+from schemas.settings import Settings
+from schemas.topics import Topics
 
 __all__ = ["Batch", "Undecodable", "end_offsets", "offsets_for_time", "read"]
 

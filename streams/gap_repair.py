@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ops.settings import Settings
 from read_models.projection import Gap, PositionedEvent
+from schemas.settings import Settings
 from streams import event_log
 
 __all__ = ["missing_events"]

@@ -51,8 +51,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from ops.settings import Settings
-from ops.topics import Topics
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams import metrics
 from streams.admission import Admitted
 from streams.batch_writer import AbortedError, BatchWriter, FencedError

@@ -29,9 +29,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from ops.settings import Settings
-from ops.topics import Topics
 from read_models.projection import Sink
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams import metrics
 from streams.batch_step import BatchStep, StepReport
 from streams.event_log import Batch

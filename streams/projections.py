@@ -17,8 +17,8 @@ from collections.abc import Callable
 import faust
 from mode import Service
 
-from ops.settings import Settings
 from read_models.projection import Sink
+from schemas.settings import Settings
 from streams import sinks
 from streams.projection_worker import ProjectionWorker
 

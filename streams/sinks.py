@@ -11,7 +11,6 @@ from __future__ import annotations
 import psycopg
 from elasticsearch import Elasticsearch
 
-from ops.settings import Settings
 from read_models.pricing import model as pricing_model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink
@@ -21,6 +20,7 @@ from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
 from read_models.search.writer import SearchSink
+from schemas.settings import Settings
 
 
 def elasticsearch_client(settings: Settings) -> Elasticsearch:

@@ -16,8 +16,7 @@ import faust
 import mode.loop
 from setproctitle import setproctitle
 
-from ops import topics
-from ops.settings import Settings
+from schemas.settings import Settings
 from streams import metrics, sinks
 from streams.app import make_app
 from streams.processor import ROLE as PROCESSOR
@@ -52,12 +51,11 @@ def build(role: str, settings: Settings) -> faust.App:
 
 
 def run(role: str, settings: Settings) -> None:
-    """Create the topics if needed and run the role until SIGTERM/SIGINT.
+    """Run the role until SIGTERM/SIGINT (its topics exist: the CLI creates them).
 
     On SIGTERM the processor finishes its batch's transaction and leaves; a
     projection's Faust worker stops its agent, flushes and commits.
     """
-    topics.create(settings)
     metrics.serve(role, settings.metrics_port)
     if role == PROCESSOR:
         _run_processor(settings)

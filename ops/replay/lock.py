@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from ops.settings import Settings
+from schemas.settings import Settings
 
 #: TCP keepalives on the lock's session: a replay whose host vanished without
 #: closing the connection loses the lock after idle + interval * count seconds.

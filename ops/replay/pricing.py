@@ -26,10 +26,10 @@ import psycopg
 from psycopg import sql
 
 from ops.replay import reader
-from ops.settings import Settings
 from read_models.pricing import bulk_load, model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink, lock_key
+from schemas.settings import Settings
 from streams import event_log
 from streams.batch_step import BatchStep
 

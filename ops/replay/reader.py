@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ops.settings import Settings
+from schemas.settings import Settings
 from streams.batch_step import BatchStep
 from streams.event_log import Batch, end_offsets, read
 

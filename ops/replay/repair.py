@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from elasticsearch import Elasticsearch
 
-from ops.settings import Settings
 from read_models.pricing.writer import PricingSink
 from read_models.projection import Sink
 from read_models.search import client as es_client
 from read_models.search.writer import SearchSink
+from schemas.settings import Settings
 from streams import event_log
 from streams.batch_step import BatchStep, StepReport
 

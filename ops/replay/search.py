@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from elasticsearch import Elasticsearch
 
 from ops.replay import reader
-from ops.settings import Settings
 from read_models.search import client as es_client
 from read_models.search import positions, switch
 from read_models.search.index import (
@@ -34,6 +33,7 @@ from read_models.search.index import (
     ensure_index,
 )
 from read_models.search.writer import SearchSink
+from schemas.settings import Settings
 from streams import event_log
 from streams.batch_step import BatchStep
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from ops import topics
-from ops.settings import Settings
 from ops.stack import maven, process
 from ops.stack.errors import StackError
 from ops.stack.java import find_java
 from ops.stack.service import Service
+from schemas.settings import Settings
+from schemas.topics import replication
 
 _LOG4J2 = """<Configuration status="WARN">
   <Appenders>
@@ -96,7 +96,7 @@ class Kafka(Service):
     def prepare(self) -> None:
         s = self.settings
         self.home.mkdir(parents=True, exist_ok=True)
-        rf, isr = topics.replication(s, s.kafka_brokers)
+        rf, isr = replication(s, s.kafka_brokers)
         if self.clustered:
             voters = ",".join(
                 f"{n}@127.0.0.1:{s.kafka_controller_port_of(n)}"

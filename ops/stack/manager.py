@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ops.settings import Settings
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.errors import StackError
 from ops.stack.kafka import Kafka
 from ops.stack.postgres import Postgres
 from ops.stack.service import Service, Status
+from schemas.settings import Settings
 
 
 def services(settings: Settings) -> list[Service]:

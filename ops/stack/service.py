@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.settings import Settings
 from ops.stack import process
+from schemas.settings import Settings
 
 
 @dataclass(frozen=True)

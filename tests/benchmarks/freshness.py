@@ -16,9 +16,9 @@ import psycopg
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 
 
 def measure_freshness(

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient, producer_config
 from schemas import codec
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.workers import Worker, settings_env
 

@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 import pytest
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.benchmarks.test_command_side import catalog_commands, wait_for_count
 from tests.fixtures.workers import Worker
 

@@ -28,7 +28,6 @@ import psycopg
 import pytest
 from elasticsearch import Elasticsearch
 
-from ops.settings import Settings
 from producers import commands as c
 from read_models.pricing import queries as pricing
 from read_models.pricing.migrate import migrate
@@ -39,6 +38,7 @@ from read_models.search.index import ensure_index
 from read_models.search.models import SearchRequest
 from read_models.search.queries import build_query
 from read_models.search.writer import SearchSink
+from schemas.settings import Settings
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.fixtures.workers import free_port_block, settings_env
 

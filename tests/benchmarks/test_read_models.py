@@ -25,13 +25,13 @@ from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient, producer_config
 from read_models.pricing.migrate import migrate
 from read_models.search.index import ensure_index
 from schemas import codec
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.benchmarks.ceilings import bulk_load_seconds, copy_seconds
 from tests.benchmarks.freshness import measure_freshness

@@ -28,12 +28,12 @@ from elasticsearch import Elasticsearch
 from ops import verify
 from ops.replay import pricing as pricing_replay
 from ops.replay import search as search_replay
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.pricing.migrate import migrate
 from read_models.search.index import ensure_index
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.benchmarks.ceilings import bulk_load_seconds, copy_seconds
 from tests.benchmarks.freshness import measure_freshness

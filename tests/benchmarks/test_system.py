@@ -29,11 +29,11 @@ from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.search.index import ensure_index
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.benchmarks.test_command_side import catalog_commands
 from tests.fixtures.load import wait_until

@@ -18,7 +18,7 @@ import threading
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ops.settings import get_settings
+from schemas.settings import get_settings
 
 
 def main(source: str, target: str) -> None:

@@ -14,9 +14,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 from tests.fixtures.workers import Worker, free_port_block, settings_env
 
 

@@ -22,12 +22,12 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.settings import Settings
 from ops.stack import manager
 from ops.stack.process import port_is_open
 from producers import commands as c
 from producers.client import CommandClient, CommandTimeoutError
 from producers.http_api import create_app
+from schemas.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker, settings_env

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 from tests.fixtures.workers import Worker, settings_env
 
 

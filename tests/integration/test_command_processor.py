@@ -9,12 +9,12 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient, producer_config
 from schemas import codec
 from schemas.errors import ContractError
+from schemas.settings import Settings
+from schemas.topics import Topics
 from streams import dead_letters
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.workers import Worker

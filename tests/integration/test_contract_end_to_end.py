@@ -19,12 +19,12 @@ from confluent_kafka import Producer
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
 from schemas import codec
 from schemas.errors import ContractError
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.contract_strategies import command_strategy, commands_for
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.oracle import assert_read_models_equal_oracle

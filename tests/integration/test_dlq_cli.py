@@ -8,10 +8,10 @@ import sys
 import orjson
 from confluent_kafka import Producer
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.load import wait_until
 from tests.fixtures.workers import settings_env

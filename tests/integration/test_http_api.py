@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from ops.settings import Settings
 from producers.http_api import CommandName, create_app
+from schemas.settings import Settings
 from tests.fixtures.workers import Worker
 
 TOKEN = "test-" + uuid.uuid4().hex

@@ -27,11 +27,12 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from ops import topics
-from ops.settings import Settings
 from ops.stack import manager
 from ops.stack.process import port_is_open
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker, scoped_settings
@@ -87,7 +88,7 @@ def leaders(settings: Settings) -> Counter[int]:
 
 def test_topics_are_replicated_three_times_with_two_in_sync(module_settings: Settings) -> None:
     admin = AdminClient({"bootstrap.servers": module_settings.kafka_bootstrap_servers})
-    events = topics.Topics.from_settings(module_settings).events
+    events = Topics.from_settings(module_settings).events
     # Each broker learns of a new topic from the metadata log, some a moment later.
     wait_until(lambda: events in admin.list_topics(timeout=10).topics, 60, "the topic everywhere")
     metadata = admin.list_topics(timeout=10).topics[events]

@@ -13,8 +13,8 @@ from psycopg import sql
 from typer.testing import CliRunner
 
 from ops import db_cli
-from ops.settings import Settings
 from read_models.pricing.migrate import MigrationError, migrate, migrations, status
+from schemas.settings import Settings
 
 pytestmark = pytest.mark.services
 

@@ -15,7 +15,6 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ops.settings import Settings
 from producers.commands import adjust_stock, change_price, discontinue_product, register_product
 from read_models.pricing import omnibus, queries
 from read_models.pricing.migrate import migrate
@@ -30,6 +29,7 @@ from read_models.pricing.queries import (
 )
 from read_models.pricing.writer import PricingSink
 from read_models.projection import PositionedEvent
+from schemas.settings import Settings
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 
 pytestmark = pytest.mark.services

@@ -12,11 +12,11 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from ops.settings import Settings
 from read_models.pricing import rows
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink
 from read_models.projection import PositionedEvent, Sink, TransientStoreError
+from schemas.settings import Settings
 from tests.unit.test_pricing_rows import at, discontinued, price, registered, stock
 
 pytestmark = pytest.mark.services

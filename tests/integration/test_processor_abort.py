@@ -22,8 +22,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from ops.settings import Settings
-from ops.topics import Topics
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.workers import Worker

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ops.settings import Settings
+from schemas.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.workers import Worker
 

@@ -7,10 +7,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from ops.settings import Settings
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.workers import Worker
 

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from confluent_kafka import Producer
 
-from ops.settings import Settings
 from ops.stack import manager
-from ops.topics import Topics
 from producers import commands as c
 from producers.client import CommandClient, producer_config
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import Worker

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.query_api import create_app
+from schemas.settings import Settings
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import run_cli
 

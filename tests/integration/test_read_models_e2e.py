@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from elasticsearch import Elasticsearch
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 from tests.fixtures.read_models import pricing_rows, search_docs, wait_for_versions
 
 

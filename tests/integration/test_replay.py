@@ -16,11 +16,11 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 
 from ops.replay.lock import ReplayLockLostError, replay_lock, replay_running
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.pricing import model as pricing_model
 from read_models.search.index import alias_target
+from schemas.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import settings_env
@@ -210,7 +210,7 @@ def test_a_second_replay_is_refused_from_another_home_until_the_first_dies(
             "-c",
             "import sys, time\n"
             "from ops.replay.lock import replay_lock\n"
-            "from ops.settings import get_settings\n"
+            "from schemas.settings import get_settings\n"
             "with replay_lock(get_settings(), 'search'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(600)\n",

@@ -10,10 +10,10 @@ import pytest
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.search.index import alias_target
+from schemas.settings import Settings
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.read_models import search_docs
 from tests.fixtures.workers import Worker, run_cli

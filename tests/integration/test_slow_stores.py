@@ -34,10 +34,11 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 
 from ops import topics
-from ops.settings import Settings
 from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
+from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import ALL_ROLES, Worker, scoped_settings, settings_env
@@ -137,7 +138,7 @@ def during(
         future.result(timeout=120)
     client.send_batch(traffic(SKUS, 100, seed=seed + 2))
     assert_read_models_equal_oracle(settings, SKUS)
-    letters = read_topic(settings, topics.Topics.from_settings(settings).dead_letters(role))
+    letters = read_topic(settings, Topics.from_settings(settings).dead_letters(role))
     assert not letters, f"{role} dead-lettered {len(letters)} events, e.g. {letters[:1]}"
     return line
 

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ops.cli import app
-from ops.settings import Settings
 from ops.stack import manager
+from schemas.settings import Settings
 
 runner = CliRunner()
 

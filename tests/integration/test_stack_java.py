@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.settings import Settings
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.java import find_java, install_wheel_jdk, java_version
+from schemas.settings import Settings
 
 
 def free_port() -> int:

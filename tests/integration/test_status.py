@@ -4,9 +4,9 @@ the events topic is transactional (it ends with commit markers, which are no rec
 from __future__ import annotations
 
 from ops import status
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import run_cli

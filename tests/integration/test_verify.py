@@ -12,9 +12,9 @@ import psycopg
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 from tests.fixtures.oracle import traffic
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import settings_env

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.settings import Settings
 from producers import commands as c
 from producers.client import CommandClient
+from schemas.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.workers import settings_env
 

@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from ops.settings import Settings
 from producers.client import CommandClient, DeliveryError
 from producers.http_api import create_app
 from producers.results import CommandResult
+from schemas.settings import Settings
 
 AUTH = {"Authorization": "Bearer unit-token"}
 

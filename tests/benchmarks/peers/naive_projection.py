@@ -21,12 +21,12 @@ from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.settings import get_settings
-from ops.topics import Topics
 from read_models.pricing.migrate import migrate
 from read_models.pricing.rows import plan
 from read_models.projection import PositionedEvent
 from read_models.search.document import project
+from schemas.settings import get_settings
+from schemas.topics import Topics
 
 
 class Upserts:

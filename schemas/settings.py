@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # --- topics ----------------------------------------------------------
     topic_prefix: str = "eventcart"
     partitions: int = 6
-    #: 0 = from the cluster (``ops.topics.replication``): 3 and min.insync 2 when it
+    #: 0 = from the cluster (``schemas.topics.replication``): 3 and min.insync 2 when it
     #: has three brokers or more, 1 and 1 on a single broker.
     replication_factor: int = Field(default=0, ge=0)
     min_insync_replicas: int = Field(default=0, ge=0)
