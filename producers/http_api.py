@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S = 5
+#: Seconds a request waits for Kafka to acknowledge its command before a 503.
+ACK_WAIT_S = 5.0
 #: Upper bound of ``timeout_s``: a request holding a connection longer than this is
 #: better turned into a 202 and a retry with the same command_id.
 MAX_WAIT_S = 60.0
@@ -455,8 +457,9 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             Query(
                 gt=0,
                 le=MAX_WAIT_S,
-                description="How long to wait for the result (200) before answering 202, "
-                "or for Kafka's acknowledgement before answering 503.",
+                description="How long to wait for the result (200) before answering 202 "
+                "(given once Kafka has acknowledged the command; 503 if it does not "
+                "within 5 s).",
             ),
         ] = 10.0,
     ) -> CommandResult | JSONResponse:
@@ -488,28 +491,35 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             # full producer queue makes produce wait; neither may stall the loop.
             if not wait:
                 acked = await asyncio.to_thread(active.publish, message)
-                # shield: a timeout must not cancel the acknowledgement checked below.
-                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(acked)), timeout_s)
-                return _pending(command_id)
-            future = await asyncio.to_thread(active.submit, message, acked)
-            # wait_for cancels the wrapped future on timeout; the listener skips
-            # cancelled futures, and forget() drops its entry.
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout_s)
+            else:
+                future = await asyncio.to_thread(active.submit, message, acked)
+                # wait_for cancels the wrapped future on timeout; the listener skips
+                # cancelled futures, and forget() drops its entry.
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout_s)
         except ContractError as exc:
             return _unprocessable([exc.to_dict()])
         except TimeoutError:
             active.listener.forget(command_id)
-            if acked.done() and not acked.cancelled() and acked.exception() is None:
-                return _pending(command_id)
-            log.warning("command %s not acknowledged by Kafka within %s s", command_id, timeout_s)
-            return _unavailable(
-                "Kafka has not acknowledged the command; retry with the same command_id"
-            )
         except (DeliveryError, KafkaException, RuntimeError) as exc:
             # RuntimeError also covers a results topic that cannot be read: the
             # deployment is broken, which the caller can only wait out.
             log.warning("command %s not taken by Kafka: %s", command_id, exc)
             return _unavailable("Kafka did not take the command; retry with the same command_id")
+        # No result (not awaited, or not in time): 202 once Kafka has the command. The
+        # acknowledgement normally takes milliseconds; it is waited for up to
+        # ACK_WAIT_S whatever timeout_s says, so only an unreachable Kafka gives 503.
+        try:
+            # shield: a timeout must not cancel the acknowledgement itself.
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(acked)), ACK_WAIT_S)
+        except TimeoutError:
+            log.warning("command %s not acknowledged by Kafka within %s s", command_id, ACK_WAIT_S)
+            return _unavailable(
+                "Kafka has not acknowledged the command; retry with the same command_id"
+            )
+        except (DeliveryError, KafkaException) as exc:
+            log.warning("command %s not taken by Kafka: %s", command_id, exc)
+            return _unavailable("Kafka did not take the command; retry with the same command_id")
+        return _pending(command_id)
 
     app.include_router(router)
     return app

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from producers import http_api
 from producers.client import CommandClient, DeliveryError
 from producers.http_api import create_app
 from producers.results import CommandResult
@@ -122,11 +123,12 @@ def test_no_answer_in_time_is_202(api: TestClient, stub: StubClient) -> None:
 
 @pytest.mark.parametrize("wait", [True, False])
 def test_no_acknowledgement_from_kafka_in_time_is_503_never_202(
-    api: TestClient, stub: StubClient, wait: bool
+    api: TestClient, stub: StubClient, wait: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 202 promises the command is in Kafka; without the broker's acknowledgement
     (Kafka unreachable) the client is told to resend instead."""
     stub.kafka_acknowledges = False
+    monkeypatch.setattr(http_api, "ACK_WAIT_S", 0.1)
     response = api.post(
         "/commands/adjust-stock",
         json={"sku": "S-1", "data": {"delta": 1}, "command_id": "c-3"},
