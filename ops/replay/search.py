@@ -75,7 +75,7 @@ def plan(settings: Settings) -> Plan:
     new_index = concrete_name(alias, live_version + 1)
     build_alias = f"{alias}-rebuild"
     resumed = bool(es.indices.exists(index=new_index))
-    done = positions.applied(es, build_alias) if resumed else {}
+    done = positions.applied(es, build_alias, fresh=True) if resumed else {}
     ends = event_log.end_offsets(settings)
     start = {p: max(low, done.get(p, -1) + 1) for p, (low, _) in ends.items()}
     es.close()
@@ -114,14 +114,22 @@ def switch_over(settings: Settings, the_plan: Plan, progress: Progress) -> str:
     bulk_mode(es, new, False)
     switch.pause(es, alias)
     try:
-        live = positions.applied(es, alias)
-        built = positions.applied(es, the_plan.build_alias)
-        start = {p: built.get(p, -1) + 1 for p in the_plan.end}
-        stop = {p: live[p] + 1 for p in the_plan.end if p in live}
         step = BatchStep.for_role(ROLE, SearchSink(es, the_plan.build_alias), settings)
-        for batch in event_log.read(settings, start, stop):
-            step.apply(batch)
-            progress(batch, 0, 0)
+        while True:
+            live = positions.applied(es, alias, fresh=True)
+            built = positions.applied(es, the_plan.build_alias, fresh=True)
+            start = {p: built.get(p, -1) + 1 for p in the_plan.end}
+            stop = {p: live[p] + 1 for p in the_plan.end if p in live}
+            for batch in event_log.read(settings, start, stop):
+                step.apply(batch)
+                switch.renew(es, alias)
+                progress(batch, 0, 0)
+            # Paused again right before the move (the lease, and nothing in flight);
+            # had the lease run out under a slow catch-up and live batches moved on,
+            # catch up with them too.
+            switch.pause(es, alias)
+            if positions.applied(es, alias, fresh=True) == live:
+                break
         es.indices.refresh(index=new)
         es.indices.update_aliases(
             actions=[
@@ -130,7 +138,7 @@ def switch_over(settings: Settings, the_plan: Plan, progress: Progress) -> str:
                 {"remove": {"index": new, "alias": the_plan.build_alias}},
             ]
         )
-        built = positions.applied(es, the_plan.build_alias)
+        built = positions.applied(es, the_plan.build_alias, fresh=True)
         positions.record(
             es, alias, {p: max(built.get(p, -1), live.get(p, -1)) for p in the_plan.end}
         )

@@ -53,8 +53,15 @@ def record(es: Elasticsearch, alias: str, offsets: Mapping[int, int]) -> None:
         raise TransientStoreError(f"search: recording positions failed: {exc}") from exc
 
 
-def applied(es: Elasticsearch, alias: str) -> dict[int, int]:
-    """partition -> highest handled offset (realtime: no refresh needed)."""
+def applied(es: Elasticsearch, alias: str, *, fresh: bool = False) -> dict[int, int]:
+    """partition -> highest handled offset.
+
+    A search sees positions as of the index's last refresh (up to a second old):
+    lower than the truth, which only makes a read-your-writes wait a little
+    longer. A replay's switch must not miss a single live batch, so it asks
+    ``fresh``: the positions index is refreshed first."""
+    if fresh:
+        es.options(ignore_status=404).indices.refresh(index=positions_index(alias))
     response = es.options(ignore_status=404).search(
         index=positions_index(alias), size=1000, query={"match_all": {}}
     )

@@ -12,6 +12,13 @@ unmarks and waits (the runner retries it, losing nothing). The replay first sets
 once the replay sees every worker idle, no live batch is writing or will write
 until ``running`` is set again. Single-document operations are realtime, so no
 refresh is needed anywhere but in the final search for busy workers.
+
+A pause is a lease (``until``): a replay that dies between pausing and resuming
+(kill -9, its host gone, Elasticsearch gone at the wrong moment) must not stop
+the live projection for ever, so a pause not renewed within ``PAUSE_LEASE`` is
+over. The replay renews it while it catches up and pauses again (waiting for
+in-flight batches) right before it moves the alias, so a lease that ran out
+under a slow replay is taken again before anything is switched.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from read_models.projection import TransientStoreError
 
 STALE_AFTER = timedelta(minutes=2)  # a busy mark older than this is a crashed worker's
+PAUSE_LEASE = timedelta(minutes=2)  # a pause not renewed within this is a crashed replay's
 
 
 def control_index(alias: str) -> str:
@@ -54,7 +62,7 @@ class LiveFence:
             )
         except (ApiError, TransportError) as exc:
             raise TransientStoreError(f"search: control index: {exc}") from exc
-        if switch.get("found") and switch["_source"].get("state") == "paused":
+        if switch.get("found") and paused(switch["_source"]):
             self.exit()
             raise TransientStoreError("search: paused while a rebuilt index is switched in")
 
@@ -65,9 +73,33 @@ class LiveFence:
             raise TransientStoreError(f"search: control index: {exc}") from exc
 
 
+def paused(doc: dict[str, object]) -> bool:
+    """Whether a ``switch`` document pauses live writes now (its lease not run out)."""
+    if doc.get("state") != "paused":
+        return False
+    until = doc.get("until")
+    if not isinstance(until, str):  # written before leases: its time + the lease
+        at = doc.get("at")
+        if not isinstance(at, str):
+            return True
+        return datetime.now(UTC) < datetime.fromisoformat(at) + PAUSE_LEASE
+    return datetime.now(UTC) < datetime.fromisoformat(until)
+
+
+def renew(es: Elasticsearch, alias: str) -> None:
+    """Extend the pause's lease (the replay does so while it catches up)."""
+    now = datetime.now(UTC)
+    _put(
+        es,
+        alias,
+        "switch",
+        {"state": "paused", "at": now.isoformat(), "until": (now + PAUSE_LEASE).isoformat()},
+    )
+
+
 def pause(es: Elasticsearch, alias: str, timeout_s: float = 120.0) -> None:
     """Stop live writes; return once no live batch is in flight."""
-    _put(es, alias, "switch", {"state": "paused", "at": datetime.now(UTC).isoformat()})
+    renew(es, alias)
     deadline = time.monotonic() + timeout_s
     while True:
         es.indices.refresh(index=control_index(alias))

@@ -295,3 +295,26 @@ def test_a_version_gap_is_reported_not_applied(
     assert es.get(index=alias, id="GAP-1")["_source"]["version"] == 1
     filled = sink.apply([stock("GAP-1", 2, 4), stock("GAP-1", 3, 5), stock("GAP-1", 4, 6)])
     assert (filled.applied, filled.gaps) == (3, [])
+
+
+def test_a_pause_whose_replay_died_ends_with_its_lease(
+    es: Elasticsearch, alias: str, sink: SearchSink
+) -> None:
+    """A replay killed between pausing and resuming must not stop the live search
+    projection for ever: a pause not renewed within its lease is over."""
+    from datetime import UTC, datetime, timedelta
+
+    from read_models.search import switch
+
+    live = SearchSink(es, alias, live=True)
+    switch.pause(es, alias)  # ... and the replay dies here
+    with pytest.raises(TransientStoreError, match="paused"):
+        live.apply([registered("SKU-P", "Paused", "Acme")])
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    es.index(
+        index=switch.control_index(alias),
+        id="switch",
+        document={"state": "paused", "at": past.isoformat(), "until": past.isoformat()},
+    )
+    report = live.apply([registered("SKU-P", "Paused", "Acme")])
+    assert report.applied == 1
