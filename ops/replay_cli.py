@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import psycopg
 import typer
+from elasticsearch import ApiError, TransportError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -115,6 +117,14 @@ def replay(
             raise typer.Exit(1) from None
         except ReplayLockLostError as exc:
             console.print(f"[red]stopped[/] {exc}")
+            raise typer.Exit(1) from None
+        except (ApiError, TransportError, psycopg.Error) as exc:
+            # A store lost mid-build or mid-switch: the build keeps what it wrote and
+            # a switch is all or nothing, so running it again resumes.
+            console.print(
+                f"[red]stopped[/] {name}: a store went away ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); run `eventcart replay {name}` again to resume"
+            )
             raise typer.Exit(1) from None
 
 
