@@ -106,19 +106,7 @@ def _rows(planned: Plan, table: str) -> list[tuple[Any, ...]]:
             for op in planned.history_closes
         ]
     if table == "staging_history":
-        return [
-            (
-                r.sku,
-                r.currency,
-                r.amount,
-                r.price_type,
-                r.valid_from,
-                r.valid_to,
-                r.event_id,
-                r.version,
-            )
-            for r in planned.history_rows
-        ]
+        return [r.columns() for r in planned.history_rows]
     if table == "staging_delete":
         return [(op.sku, op.version) for op in planned.current_price_deletes]
     if table == "staging_current":

@@ -110,6 +110,19 @@ class HistoryRow:
     event_id: str
     version: int
 
+    def columns(self) -> tuple[object, ...]:
+        """The row as ``price_history``'s columns, in their order (for COPY and INSERT)."""
+        return (
+            self.sku,
+            self.currency,
+            self.amount,
+            self.price_type,
+            self.valid_from,
+            self.valid_to,
+            self.event_id,
+            self.version,
+        )
+
 
 @dataclass(frozen=True)
 class StockSet:

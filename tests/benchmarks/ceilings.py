@@ -82,19 +82,7 @@ def copy_seconds(dsn: str, schema: str, events: list[dict[str, Any]]) -> float:
                 "event_id",
                 "version",
             ],
-            [
-                (
-                    r.sku,
-                    r.currency,
-                    r.amount,
-                    r.price_type,
-                    r.valid_from,
-                    r.valid_to,
-                    r.event_id,
-                    r.version,
-                )
-                for r in ops.history_rows
-            ],
+            [r.columns() for r in ops.history_rows],
         ),
         (
             "stock",

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -30,7 +28,7 @@ from producers.http_api import create_app
 from schemas.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
-from tests.fixtures.workers import ALL_ROLES, Worker, settings_env
+from tests.fixtures.workers import ALL_ROLES, SKIP_IN_CONTAINERS, Worker, cli
 
 OUTAGE_S = 8.0
 
@@ -42,7 +40,7 @@ def test_broker_killed_and_back_under_load(
     answers: Answers,
 ) -> None:
     if settings.testcontainers:
-        pytest.skip("kills the broker of the local stack")
+        pytest.skip(SKIP_IN_CONTAINERS)
     for role in ALL_ROLES:
         make_worker(role)
     kafka = manager.pick(settings, ["kafka"])[0]
@@ -73,26 +71,11 @@ def test_broker_killed_and_back_under_load(
                 client.send(c.register_product("OUTAGE-2", "python client"), timeout_s=3)
             gave_up_after = time.monotonic() - began
             # The CLI, a fresh client: a clear message and exit code, no hang.
-            cli = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "ops.cli",
-                    "command",
-                    "adjust-stock",
-                    "--sku",
-                    "PROBE",
-                    "--delta",
-                    "1",
-                    "--command-id",
-                    "cli-1",
-                    "--timeout",
-                    "3",
-                ],
-                env=settings_env(module_settings),
-                capture_output=True,
-                text=True,
-                timeout=60,
+            shell = cli(
+                module_settings,
+                *("command", "adjust-stock", "--sku", "PROBE", "--delta", "1"),
+                *("--command-id", "cli-1", "--timeout", "3"),
+                timeout_s=60,
             )
             time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - lost_at)))
         finally:
@@ -101,8 +84,8 @@ def test_broker_killed_and_back_under_load(
         assert during.status_code == 503, during.text
         assert int(during.headers["retry-after"]) > 0
         assert gave_up_after < 10
-        assert cli.returncode in (3, 4), cli.stdout + cli.stderr
-        assert "--command-id cli-1" in cli.stderr, cli.stderr
+        assert shell.returncode in (3, 4), shell.stdout + shell.stderr
+        assert "--command-id cli-1" in shell.stderr, shell.stderr
         wait_until(lambda: answers.first_after(back_ms), 120, "an answer after the broker")
         first_ms = answers.first_after(back_ms) or back_ms
 

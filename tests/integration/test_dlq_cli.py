@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import orjson
 from confluent_kafka import Producer
@@ -14,17 +13,11 @@ from schemas.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.load import wait_until
-from tests.fixtures.workers import settings_env
+from tests.fixtures.workers import cli
 
 
 def eventcart(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return cli(settings, *args, timeout_s=300)
 
 
 def letters(settings: Settings, consumer: str) -> list[dict[str, object]]:

@@ -26,7 +26,6 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from ops import topics
 from ops.stack import manager
 from ops.stack.process import port_is_open
 from producers import commands as c
@@ -35,7 +34,7 @@ from schemas.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
-from tests.fixtures.workers import ALL_ROLES, Worker, scoped_settings
+from tests.fixtures.workers import ALL_ROLES, Worker, module_scope
 
 pytestmark = pytest.mark.long
 
@@ -44,8 +43,6 @@ FIRST_PORT, FIRST_CONTROLLER_PORT = 19092, 19093
 
 @pytest.fixture(scope="module")
 def cluster(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    if settings.testcontainers:
-        pytest.skip("starts brokers of the local stack")
     home = tmp_path_factory.mktemp("kafka-cluster")
     ports = ",".join(f"127.0.0.1:{FIRST_PORT + 2 * n}" for n in range(3))
     three = settings.model_copy(
@@ -68,10 +65,7 @@ def module_settings(
     cluster: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     """This module's settings point at the cluster (overrides the shared fixture)."""
-    name = f"k{os.getpid()}x{int(time.time() * 1000) % 10**8}"
-    scoped = scoped_settings(cluster, name, tmp_path_factory.mktemp(name))
-    topics.create(scoped)
-    yield scoped
+    yield from module_scope(cluster, tmp_path_factory)
 
 
 def leaders(settings: Settings) -> Counter[int]:

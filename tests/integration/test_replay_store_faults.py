@@ -27,7 +27,7 @@ from producers.client import CommandClient
 from read_models.pricing import model as pricing_model
 from schemas.settings import Settings
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
-from tests.fixtures.workers import settings_env
+from tests.fixtures.workers import SKIP_IN_CONTAINERS, cli, settings_env
 
 SKUS = [f"RF-{i}" for i in range(40)]
 
@@ -37,7 +37,7 @@ def client(
     module_settings: Settings, settings: Settings, system_client: CommandClient
 ) -> Iterator[CommandClient]:
     if settings.testcontainers:
-        pytest.skip("kills services of the local stack")
+        pytest.skip(SKIP_IN_CONTAINERS)
     system_client.send_batch([c.register_product(s, f"Product {s}") for s in SKUS])
     system_client.send_batch(traffic(SKUS, 3000, seed=51))
     assert_read_models_equal_oracle(module_settings, SKUS)
@@ -80,13 +80,7 @@ def finish(settings: Settings, proc: subprocess.Popen[str], projection: str) -> 
     if proc.returncode == 0:
         return "finished by itself"
     assert "run `eventcart replay" in out and "Traceback" not in out, out
-    again = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "replay", projection],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = cli(settings, "replay", projection)
     assert again.returncode == 0, again.stdout + again.stderr
     # It resumes from what the build had written, or (a store killed before it
     # persisted the build, e.g. an index loading with an async translog) starts over.

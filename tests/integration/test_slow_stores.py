@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +31,6 @@ import pytest
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops import topics
 from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient
@@ -41,7 +38,7 @@ from schemas.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
-from tests.fixtures.workers import ALL_ROLES, Worker, scoped_settings, settings_env
+from tests.fixtures.workers import ALL_ROLES, SKIP_IN_CONTAINERS, Worker, cli, module_scope
 
 SKUS = [f"SLOW-{i}" for i in range(30)]
 STORE_TIMEOUT_S = 2.0
@@ -53,13 +50,8 @@ def module_settings(
 ) -> Iterator[Settings]:
     """The shared module settings, with a short store timeout (overrides the fixture)."""
     if settings.testcontainers:
-        pytest.skip("signals processes of the local stack")
-    name = f"s{os.getpid()}x{int(time.time() * 1000) % 10**8}"
-    scoped = scoped_settings(settings, name, tmp_path_factory.mktemp(name)).model_copy(
-        update={"store_timeout_s": STORE_TIMEOUT_S}
-    )
-    topics.create(scoped)
-    yield scoped
+        pytest.skip(SKIP_IN_CONTAINERS)
+    yield from module_scope(settings, tmp_path_factory, store_timeout_s=STORE_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +93,7 @@ def signal_service(settings: Settings, name: str, sig: signal.Signals) -> None:
 
 def status_says(settings: Settings, role: str) -> str | None:
     """The line of `eventcart status` about ``role`` waiting for its store, if any."""
-    out = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "status", "--sample", "0.2", "--no-partitions"],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    out = cli(settings, "status", "--sample", "0.2", "--no-partitions", timeout_s=60).stdout
     text = re.sub(r"\s+", " ", out)
     found = re.search(rf"{role}: waiting for its store for \d+ s \([^)]*\)", text)
     return found.group(0) if found else None
@@ -141,20 +127,6 @@ def during(
     letters = read_topic(settings, Topics.from_settings(settings).dead_letters(role))
     assert not letters, f"{role} dead-lettered {len(letters)} events, e.g. {letters[:1]}"
     return line
-
-
-def test_elasticsearch_stalled(
-    client: CommandClient, module_settings: Settings, settings: Settings
-) -> None:
-    signal_service(settings, "elasticsearch", signal.SIGSTOP)
-    line = during(
-        client,
-        module_settings,
-        "search-projection",
-        10,
-        lambda: signal_service(settings, "elasticsearch", signal.SIGCONT),
-    )
-    print(f"\nElasticsearch stopped: {line}")
 
 
 def test_an_index_with_a_write_block(client: CommandClient, module_settings: Settings) -> None:
@@ -192,15 +164,25 @@ def test_postgres_tables_locked(client: CommandClient, module_settings: Settings
     print(f"\nPostgreSQL tables locked: {line}")
 
 
-def test_postgres_stalled(
-    client: CommandClient, module_settings: Settings, settings: Settings
+@pytest.mark.parametrize(
+    ("service", "role", "seed"),
+    [("elasticsearch", "search-projection", 10), ("postgres", "pricing-projection", 40)],
+)
+def test_a_store_stopped(
+    client: CommandClient,
+    module_settings: Settings,
+    settings: Settings,
+    service: str,
+    role: str,
+    seed: int,
 ) -> None:
-    signal_service(settings, "postgres", signal.SIGSTOP)
+    """SIGSTOP: the store keeps its sockets, accepts connections and answers nothing."""
+    signal_service(settings, service, signal.SIGSTOP)
     line = during(
         client,
         module_settings,
-        "pricing-projection",
-        40,
-        lambda: signal_service(settings, "postgres", signal.SIGCONT),
+        role,
+        seed,
+        lambda: signal_service(settings, service, signal.SIGCONT),
     )
-    print(f"\nPostgreSQL stopped: {line}")
+    print(f"\n{service} stopped: {line}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -17,19 +16,13 @@ from producers.client import CommandClient
 from schemas.settings import Settings
 from tests.fixtures.oracle import traffic
 from tests.fixtures.read_models import wait_for_versions
-from tests.fixtures.workers import settings_env
+from tests.fixtures.workers import cli
 
 SKUS = [f"V-{i}" for i in range(40)]
 
 
 def eventcart(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return cli(settings, *args, timeout_s=600)
 
 
 def test_verify_finds_reports_and_repairs_drift(

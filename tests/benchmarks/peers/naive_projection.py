@@ -63,19 +63,7 @@ class Upserts:
         for c in p.history_closes:
             pg.execute(self.close, [c.valid_to, c.sku, c.version, c.currency, c.currency])
         for r in p.history_rows:
-            pg.execute(
-                self.history,
-                [
-                    r.sku,
-                    r.currency,
-                    r.amount,
-                    r.price_type,
-                    r.valid_from,
-                    r.valid_to,
-                    r.event_id,
-                    r.version,
-                ],
-            )
+            pg.execute(self.history, r.columns())
         for r in p.current_prices:
             pg.execute(
                 self.current, [r.sku, r.currency, r.amount, r.price_type, r.valid_from, r.version]
