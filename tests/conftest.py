@@ -1,3 +1,23 @@
 """Fixtures shared by every test: live clients of the real services and real worker processes."""
 
+import pytest
+
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.workers", "tests.fixtures.load"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--soak-minutes``: how long the soak (tests/integration/test_soak.py) runs."""
+    parser.addoption(
+        "--soak-minutes",
+        type=float,
+        default=20.0,
+        help="duration of the soak test in minutes (default 20; it runs with -m long)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The soak's time limit follows its length (30 minutes for the checks after it).
+    limit = int(float(config.getoption("--soak-minutes")) * 60) + 1800
+    for item in items:
+        if item.get_closest_marker("soak") is not None:
+            item.add_marker(pytest.mark.timeout(limit))
