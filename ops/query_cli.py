@@ -76,7 +76,7 @@ def search_command(
         raise _fail(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from None
-    es = es_client.connect(settings.elasticsearch_url, request_timeout=10, max_retries=0)
+    es = es_client.connect(settings, request_timeout=10, max_retries=0)
     try:
         result = search.search(es, settings.search_index, req)
     except search.SearchUnavailable as exc:

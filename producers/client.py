@@ -33,6 +33,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from producers.results import CommandResult
 from schemas import codec
+from schemas.connections import kafka_config
 from schemas.errors import ContractError
 from schemas.settings import Settings, get_settings
 from schemas.topics import Topics
@@ -55,7 +56,7 @@ class DeliveryError(RuntimeError):
 
 def producer_config(settings: Settings) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **kafka_config(settings),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -77,7 +78,7 @@ class ResultListener:
     def __init__(self, settings: Settings, topic: str) -> None:
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                **kafka_config(settings),
                 "group.id": "eventcart-client-unused",  # manual assignment, no commits
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,

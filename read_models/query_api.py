@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
 from elasticsearch import BadRequestError
@@ -41,6 +40,7 @@ from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest, SearchResult
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,13 @@ class BulkPricesRequest(BaseModel):
 
 
 def reader_dsn(settings: Settings) -> str:
-    """The DSN of the read-only role: same server and database, user <owner>_reader."""
-    parts = urlsplit(settings.postgres_dsn.get_secret_value())
-    host = parts.hostname or "127.0.0.1"
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{settings.postgres_user}_reader"
-    password = settings.postgres_reader_password.get_secret_value()
-    return urlunsplit((parts.scheme, f"{user}:{password}@{host}{port}", parts.path, "", ""))
+    """The conninfo of the read-only role: same server, database and TLS parameters,
+    user <owner>_reader."""
+    return postgres_conninfo(
+        settings,
+        user=f"{settings.postgres_user}_reader",
+        password=settings.postgres_reader_password.get_secret_value(),
+    )
 
 
 class Stores:
@@ -99,7 +99,7 @@ class Stores:
         self.alias = settings.search_index
         self.schema = settings.pricing_schema
         self.es = es_client.connect(
-            settings.elasticsearch_url, request_timeout=10, max_retries=0, connections_per_node=64
+            settings, request_timeout=10, max_retries=0, connections_per_node=64
         )
         self.pg: ConnectionPool[Any] = pricing.reader_pool(
             reader_dsn(settings), max_size=32, open=False
