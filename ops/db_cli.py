@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 
 from read_models.pricing.migrate import MigrationError, migrate, status
+from schemas import preflight
 from schemas.connections import postgres_conninfo
 from schemas.settings import get_settings
 
@@ -20,6 +21,7 @@ SchemaOption = typer.Option("pricing", "--schema", help="Schema to migrate (e.g.
 
 
 def _connect() -> psycopg.Connection[tuple[object, ...]]:
+    preflight.check(get_settings(), postgres=True)
     try:
         return psycopg.connect(
             postgres_conninfo(get_settings()), autocommit=True, connect_timeout=10

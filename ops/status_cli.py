@@ -12,6 +12,7 @@ from rich.table import Table
 from ops.status import collect
 from ops.worker_metrics import store_health
 from read_models.search import client as es_client
+from schemas import preflight
 from schemas.connections import postgres_conninfo
 from schemas.settings import get_settings
 
@@ -30,6 +31,7 @@ def status(
     moving while watched (or with no worker in its group).
     """
     try:
+        preflight.check(get_settings(), kafka=True)
         roles = collect(get_settings(), sample)
     except KafkaException as exc:
         console.print(f"[red]error[/] Kafka: {exc}")

@@ -25,6 +25,7 @@ from read_models.search import client as es_client
 from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
+from schemas import preflight
 from schemas.connections import postgres_conninfo
 from schemas.settings import Settings, get_settings
 
@@ -42,6 +43,7 @@ def up(
     settings = get_settings()
     try:
         manager.up(settings, say=console.print)
+        preflight.check(settings, kafka=True, elasticsearch=True, postgres=True)
         topics.create(settings)
         with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
             applied = migrate(conn, settings.pricing_schema)

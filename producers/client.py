@@ -32,7 +32,7 @@ from confluent_kafka import (
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from producers.results import CommandResult
-from schemas import codec
+from schemas import codec, preflight
 from schemas.connections import kafka_config
 from schemas.errors import ContractError
 from schemas.settings import Settings, get_settings
@@ -172,6 +172,9 @@ class CommandClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
+        # Credentials the brokers refuse raise here, naming the setting, instead of
+        # every send timing out as if Kafka were away.
+        preflight.check_kafka(self.settings)
         self.topic = Topics.from_settings(self.settings).commands
         self._producer = Producer(producer_config(self.settings))
         self._listener: ResultListener | None = None

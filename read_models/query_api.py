@@ -40,6 +40,8 @@ from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest, SearchResult
+from schemas import preflight
+from schemas.api_exposure import check_api_exposure
 from schemas.connections import postgres_conninfo
 from schemas.settings import Settings, get_settings
 
@@ -460,10 +462,21 @@ def _errors(app: FastAPI) -> None:
 
 
 def serve(settings: Settings | None = None) -> None:
-    """Run the query API with uvicorn on 127.0.0.1:EVENTCART_QUERY_API_PORT."""
+    """Run the query API with uvicorn on EVENTCART_API_HOST:EVENTCART_QUERY_API_PORT.
+
+    Before it listens it refuses, as the command API does, a non-loopback host
+    while EVENTCART_API_TOKEN is still the default (a deployment that has not set
+    its secrets is not ready for a network, whatever this API checks per
+    request), and Elasticsearch or PostgreSQL credentials the stores reject.
+    """
     import uvicorn
 
     settings = settings or get_settings()
+    check_api_exposure(settings.api_host, settings.api_token.get_secret_value(), "the query API")
+    preflight.check(settings, elasticsearch=True, postgres_reader=True)
     uvicorn.run(
-        create_app(settings), host="127.0.0.1", port=settings.query_api_port, log_level="warning"
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.query_api_port,
+        log_level="warning",
     )
