@@ -83,7 +83,8 @@ def check_kafka(settings: Settings, timeout_s: float = 15.0) -> None:
     plain that none is listening (or ``timeout_s`` passed): an unreachable cluster is
     left to the clients' own waiting."""
     errors: list[KafkaError] = []
-    client = Producer(kafka_config(settings, error_cb=errors.append))
+    # Quiet: the error callback gets what matters, the message names the setting.
+    client = Producer(kafka_config(settings, error_cb=errors.append, log_level=0))
     began = time.monotonic()
     while time.monotonic() - began < timeout_s:
         try:
