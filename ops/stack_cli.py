@@ -84,14 +84,20 @@ def up(
 @app.command()
 def down(names: Services = None) -> None:
     """Stop the services gracefully (SIGTERM, then SIGKILL after 60 s)."""
-    stopped = manager.down(get_settings(), names)
+    try:
+        stopped = manager.down(get_settings(), names)
+    except StackError as exc:
+        raise fail(exc) from None
     console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 @app.command()
 def status() -> None:
     """One line per service: up/down, version, port, data folder. Exits 1 if any is down."""
-    rows = manager.status(get_settings())
+    try:
+        rows = manager.status(get_settings())
+    except StackError as exc:
+        raise fail(exc) from None
     for row in rows:
         state = "[green]up  [/]" if row.up else "[red]down[/]"
         console.print(
