@@ -130,7 +130,6 @@ class Elasticsearch(Service):
             "xpack.security.http.ssl.certificate_authorities: [tls/ca.crt]",
             # One node, transport on loopback: no node-to-node traffic to protect.
             "xpack.security.transport.ssl.enabled: false",
-            "xpack.security.authc.api_key.enabled: true",
         ]
 
     def _add_user(self) -> None:
@@ -145,13 +144,14 @@ class Elasticsearch(Service):
         )
         tool = str(self.es_home / "bin" / "elasticsearch-users")
         name = s.elasticsearch_username or "eventcart"
-        args = (
-            [tool, "passwd", name, "-p", password]
-            if exists
-            else [tool, "useradd", name, "-p", password, "-r", "superuser"]
-        )
+        args = [tool, "passwd", name] if exists else [tool, "useradd", name, "-r", "superuser"]
         proc = subprocess.run(
-            args, env=self.environment(), capture_output=True, text=True, check=False
+            args,
+            input=f"{password}\n{password}\n",  # asked twice; never on the command line
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             raise StackError(
