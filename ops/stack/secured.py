@@ -106,6 +106,7 @@ def client_environment(settings: Settings) -> dict[str, str]:
         "stack_secure",
         "home",
         "kafka_bootstrap_servers",
+        "kafka_controller_port",  # for `stack up` from a shell that only sourced the file
         "kafka_security_protocol",
         "kafka_sasl_mechanism",
         "kafka_sasl_username",
