@@ -18,6 +18,8 @@ from ops import (
     verify_cli,
     worker_cli,
 )
+from schemas.api_exposure import UnsafeExposureError
+from schemas.preflight import CredentialsRejectedError
 
 app = typer.Typer(
     help="eventcart: CQRS for an e-commerce catalog on Kafka. Run a sub-command with --help.",
@@ -41,7 +43,14 @@ app.command("price")(query_cli.price_command)
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a store that refuses the connection settings, or an API told to
+    listen beyond loopback with the default token, ends it with one line naming the
+    setting to fix and exit code 5, never a traceback or a hang."""
+    try:
+        app()
+    except (CredentialsRejectedError, UnsafeExposureError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(5) from None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`eventcart command ...`: send catalog commands from the shell, one at a time or in bulk.
 
 Exit codes, so scripts can branch: 0 accepted, 1 rejected by a business rule,
-2 invalid input (the field and the rule are printed), 3 no answer in time.
+2 invalid input (the field and the rule are printed), 3 no answer in time,
+4 Kafka unreachable, 5 Kafka refused the connection settings (the setting is named).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ app = typer.Typer(
     help=(
         "Send commands to the catalog. Each waits for the processor's answer unless "
         "--no-wait. Exit code: 0 accepted, 1 rejected, 2 invalid input, 3 timeout, "
-        "4 Kafka unreachable."
+        "4 Kafka unreachable, 5 credentials or TLS settings refused."
     ),
     no_args_is_help=True,
 )

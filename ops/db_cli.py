@@ -7,6 +7,8 @@ import typer
 from rich.console import Console
 
 from read_models.pricing.migrate import MigrationError, migrate, status
+from schemas import preflight
+from schemas.connections import postgres_conninfo
 from schemas.settings import get_settings
 
 app = typer.Typer(
@@ -19,9 +21,10 @@ SchemaOption = typer.Option("pricing", "--schema", help="Schema to migrate (e.g.
 
 
 def _connect() -> psycopg.Connection[tuple[object, ...]]:
+    preflight.check(get_settings(), postgres=True)
     try:
         return psycopg.connect(
-            get_settings().postgres_dsn.get_secret_value(), autocommit=True, connect_timeout=10
+            postgres_conninfo(get_settings()), autocommit=True, connect_timeout=10
         )
     except psycopg.OperationalError as exc:
         console.print(f"[red]error[/] PostgreSQL: {exc}")

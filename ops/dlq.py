@@ -17,6 +17,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from producers.client import producer_config
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import CONSUMERS, Topics
 from streams import dead_letters, event_log
@@ -46,7 +47,7 @@ def read(settings: Settings, consumer: str, limit: int | None = None) -> list[Le
     topic = Topics.from_settings(settings).dead_letters(consumer)
     reader = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **kafka_config(settings),
             "group.id": "eventcart-dlq-reader",
             "enable.auto.commit": False,
         }
@@ -130,7 +131,7 @@ def _source_record(settings: Settings, letter: dict[str, Any]) -> bytes | None:
     """The original record at the dead letter's source, for letters that hold a prefix only."""
     reader = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **kafka_config(settings),
             "group.id": "eventcart-dlq-reader",
             "enable.auto.commit": False,
         }

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops import dlq
+from schemas import preflight
 from schemas.settings import get_settings
 
 app = typer.Typer(
@@ -18,6 +19,13 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console(width=160)
+
+
+@app.callback()
+def _credentials_accepted() -> None:
+    """Every sub-command talks to Kafka: a refused login stops here, by name."""
+    preflight.check(get_settings(), kafka=True)
+
 
 Consumer = Annotated[str, typer.Argument(help="processor, search or pricing")]
 

@@ -23,6 +23,7 @@ from read_models.query_api import reader_dsn
 from read_models.search import client as es_client
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest
+from schemas import preflight
 from schemas.money import format_amount
 from schemas.settings import get_settings
 
@@ -56,6 +57,7 @@ def search_command(
 ) -> None:
     """Search the catalog: relevance with typo tolerance, filters, facets."""
     settings = get_settings()
+    preflight.check(settings, elasticsearch=True)
     try:
         req = SearchRequest.model_validate(
             {
@@ -76,7 +78,7 @@ def search_command(
         raise _fail(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from None
-    es = es_client.connect(settings.elasticsearch_url, request_timeout=10, max_retries=0)
+    es = es_client.connect(settings, request_timeout=10, max_retries=0)
     try:
         result = search.search(es, settings.search_index, req)
     except search.SearchUnavailable as exc:
@@ -123,6 +125,7 @@ def price_command(
 ) -> None:
     """Show a product's prices: current, as of an instant, history, 30-day lowest."""
     settings = get_settings()
+    preflight.check(settings, postgres_reader=True)
     schema = settings.pricing_schema
     mode: Literal["current", "at", "history", "omnibus"] = (
         "at" if at else "history" if history else "omnibus" if lowest_30_days else "current"

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ops.replay import pricing, repair, search
 from ops.replay.lock import ReplayLock, ReplayLockLostError, ReplayRunningError, replay_lock
+from schemas import preflight
 from schemas.position_token import parse_token
 from schemas.settings import Settings, get_settings
 from streams import event_log
@@ -86,6 +87,7 @@ def replay(
     it again: it resumes. The old version stays until `--drop-old`.
     """
     settings = get_settings()
+    preflight.check(settings, kafka=True, elasticsearch=True, postgres=True)
     chosen = list(PROJECTIONS) if projection == "all" else [projection]
     if any(p not in PROJECTIONS for p in chosen):
         console.print(f"[red]error[/] unknown read model {projection!r}: search, pricing or all")

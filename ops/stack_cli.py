@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ops.stack import manager, process
+from ops.stack import manager, process, secured
 from ops.stack.errors import StackError
 from schemas.settings import get_settings
 
@@ -39,36 +39,65 @@ def fail(exc: StackError) -> typer.Exit:
 
 
 @app.command()
-def up(names: Services = None) -> None:
+def up(
+    names: Services = None,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Kafka with SASL/SCRAM over TLS, Elasticsearch with security and TLS, "
+            "PostgreSQL with TLS and scram passwords; writes the client settings to "
+            "EVENTCART_HOME/secure.env (same as EVENTCART_STACK_SECURE=1)",
+        ),
+    ] = False,
+) -> None:
     """Install on first use, start what is not running, wait until all are healthy.
 
     A second `up` changes nothing. On failure it names the service, shows the
     end of its log and exits non-zero. EVENTCART_KAFKA_BROKERS=3 starts a
     three-broker KRaft cluster (kafka-1, kafka-2, kafka-3) instead of one broker;
     set it for every eventcart command, so each client knows all the brokers.
+    With --secure, source the printed env file in each shell that runs eventcart.
     """
     settings = get_settings()
+    if secure:
+        settings = settings.model_copy(update={"stack_secure": True})
     try:
         report = manager.up(settings, names, say=lambda line: console.print(line))
+        env = (
+            secured.write_env_file(secured.stack_settings(settings))
+            if secure or settings.stack_secure
+            else None
+        )
     except StackError as exc:
         raise fail(exc) from None
     if report.started:
         console.print(f"started {', '.join(report.started)} in {report.seconds:.1f} s")
     if report.already_up:
         console.print(f"already up: {', '.join(report.already_up)}")
+    if env is not None:
+        console.print(
+            f"secured: clients need its settings; in each shell run  . {env}", soft_wrap=True
+        )
 
 
 @app.command()
 def down(names: Services = None) -> None:
     """Stop the services gracefully (SIGTERM, then SIGKILL after 60 s)."""
-    stopped = manager.down(get_settings(), names)
+    try:
+        stopped = manager.down(get_settings(), names)
+    except StackError as exc:
+        raise fail(exc) from None
     console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 @app.command()
 def status() -> None:
     """One line per service: up/down, version, port, data folder. Exits 1 if any is down."""
-    rows = manager.status(get_settings())
+    try:
+        rows = manager.status(get_settings())
+    except StackError as exc:
+        raise fail(exc) from None
     for row in rows:
         state = "[green]up  [/]" if row.up else "[red]down[/]"
         console.print(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -114,10 +115,10 @@ def _records_after(consumer: Consumer, topic: str, partition: int, offset: int) 
 
 def collect(settings: Settings, sample_s: float = 3.0) -> list[RoleStatus]:
     """Status of every role, with speeds measured over sample_s seconds."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(kafka_config(settings))
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **kafka_config(settings),
             "group.id": "eventcart-status",
             "enable.partition.eof": True,
             "enable.auto.commit": False,

@@ -12,6 +12,8 @@ from rich.table import Table
 from ops.status import collect
 from ops.worker_metrics import store_health
 from read_models.search import client as es_client
+from schemas import preflight
+from schemas.connections import postgres_conninfo
 from schemas.settings import get_settings
 
 console = Console(width=120)
@@ -29,6 +31,7 @@ def status(
     moving while watched (or with no worker in its group).
     """
     try:
+        preflight.check(get_settings(), kafka=True)
         roles = collect(get_settings(), sample)
     except KafkaException as exc:
         console.print(f"[red]error[/] Kafka: {exc}")
@@ -97,12 +100,12 @@ def _read_model_versions() -> None:
 
     settings = get_settings()
     try:
-        es = es_client.connect(settings.elasticsearch_url, request_timeout=5, max_retries=0)
+        es = es_client.connect(settings, request_timeout=5, max_retries=0)
         live_index = alias_target(es, settings.search_index) or "none"
         es.close()
         search_old = ", ".join(search_replay.old_versions(settings)) or "none"
         with psycopg.connect(
-            settings.postgres_dsn.get_secret_value(),
+            postgres_conninfo(settings),
             connect_timeout=5,
             options="-c statement_timeout=5000 -c lock_timeout=5000",  # status never hangs
         ) as conn:

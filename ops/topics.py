@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import replication, specs
 
@@ -22,7 +23,7 @@ class Outcome:
 
 def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
     """Create the topics that do not exist; report those that exist and differ."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(kafka_config(settings))
     metadata = admin.list_topics(timeout=timeout_s)
     brokers = len(metadata.brokers)
     wanted = specs(settings, brokers)

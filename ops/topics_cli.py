@@ -7,6 +7,7 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 
 from ops import topics
+from schemas import preflight
 from schemas.settings import get_settings
 from schemas.topics import FOREVER
 from schemas.topics import specs as topic_specs
@@ -15,6 +16,12 @@ app = typer.Typer(
     help="Kafka topics of eventcart (names, partitions, retention).", no_args_is_help=True
 )
 console = Console()
+
+
+@app.callback()
+def _credentials_accepted() -> None:
+    """Every sub-command talks to Kafka: a refused login stops here, by name."""
+    preflight.check(get_settings(), kafka=True)
 
 
 @app.command()

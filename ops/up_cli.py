@@ -25,6 +25,8 @@ from read_models.search import client as es_client
 from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
+from schemas import preflight
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings, get_settings
 
 console = Console(soft_wrap=True)
@@ -41,11 +43,12 @@ def up(
     settings = get_settings()
     try:
         manager.up(settings, say=console.print)
+        preflight.check(settings, kafka=True, elasticsearch=True, postgres=True)
         topics.create(settings)
-        with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
+        with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
             applied = migrate(conn, settings.pricing_schema)
         console.print(f"pricing schema: {', '.join(applied) or 'up to date'}")
-        es = es_client.connect(settings.elasticsearch_url, request_timeout=30)
+        es = es_client.connect(settings, request_timeout=30)
         console.print(f"search index: {ensure_index(es, alias=settings.search_index)}")
         ensure_positions_index(es, settings.search_index)
         rebuild_outdated(settings, es)
@@ -67,7 +70,7 @@ def rebuild_outdated(settings: Settings, es: Elasticsearch) -> None:
         search_model.check_writable(es, settings.search_index)
     except search_model.OutdatedReadModelError as exc:
         outdated.append(("search", str(exc)))
-    with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
+    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
         try:
             pricing_model.check_writable(conn, settings.pricing_schema)
         except pricing_model.OutdatedReadModelError as exc:
@@ -100,7 +103,7 @@ def load_demo(settings: Settings, es: Elasticsearch, products: int) -> None:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         doc = es.options(ignore_status=404).get(index=settings.search_index, id=last)
-        with psycopg.connect(settings.postgres_dsn.get_secret_value()) as conn:
+        with psycopg.connect(postgres_conninfo(settings)) as conn:
             row = conn.execute(
                 sql.SQL("SELECT count(*) FROM {}.product WHERE sku LIKE 'DEMO-%%'").format(
                     sql.Identifier(settings.pricing_schema)
@@ -142,7 +145,7 @@ Stop everything with `eventcart down`."""
 
 def _a_sku_on_sale(settings: Settings) -> str | None:
     try:
-        with psycopg.connect(settings.postgres_dsn.get_secret_value(), connect_timeout=5) as conn:
+        with psycopg.connect(postgres_conninfo(settings), connect_timeout=5) as conn:
             row = conn.execute(
                 sql.SQL(
                     "SELECT sku FROM {}.current_price "

@@ -35,6 +35,7 @@ from read_models.search import client as es_client
 from read_models.search import inspect as search_inspect
 from read_models.search.document import fold
 from read_models.search.writer import SearchSink
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings
 from streams import event_log
 
@@ -88,8 +89,8 @@ def verify(
     chosen = tuple(m for m in MODELS if m in set(models))
     report = Report(chosen)
     began = time.monotonic()
-    es = es_client.connect(settings.elasticsearch_url, request_timeout=60)
-    dsn = settings.postgres_dsn.get_secret_value()
+    es = es_client.connect(settings, request_timeout=60)
+    dsn = postgres_conninfo(settings)
     with psycopg.connect(dsn, autocommit=True) as conn:
         seen: set[str] = set()
         for partition, (low, high) in sorted(event_log.end_offsets(settings).items()):
@@ -253,8 +254,6 @@ def _repair(
             docs = {sku: expected.docs[sku] for sku in skus}
             written = SearchSink(es, settings.search_index).replace(docs)
         else:
-            with PricingSink(
-                settings.postgres_dsn.get_secret_value(), settings.pricing_schema
-            ) as sink:
+            with PricingSink(postgres_conninfo(settings), settings.pricing_schema) as sink:
                 written = len(sink.replace({sku: expected.events[sku] for sku in skus}))
         report.repaired[model] = report.repaired.get(model, 0) + written

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ops import verify as checks
+from schemas import preflight
 from schemas.settings import get_settings
 from streams import event_log
 
@@ -41,6 +42,7 @@ def verify(
     disturb the live projections. Exits 1 when drift remains, 0 when none.
     """
     settings = get_settings()
+    preflight.check(settings, kafka=True, elasticsearch=True, postgres=True)
     models = checks.MODELS if model == "all" else (model,)
     if any(m not in checks.MODELS for m in models):
         console.print(f"[red]error[/] unknown read model {model!r}: search, pricing or all")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ops import supervise, topics
+from schemas import preflight
 from schemas.settings import get_settings
 
 app = typer.Typer()
@@ -55,6 +56,13 @@ def worker(
             f"unknown role {', '.join(unknown)}; choose from {', '.join(stream_worker.ROLES)}"
         )
         raise typer.Exit(2)
+    # Before any child starts: a refused login is fatal, never retried as an outage.
+    preflight.check(
+        get_settings(),
+        kafka=True,
+        elasticsearch="search-projection" in roles,
+        postgres="pricing-projection" in roles,
+    )
     if len(roles) == 1:
         sys.argv = [sys.argv[0], "worker"]  # Faust's worker reads argv; give it nothing of ours
         topics.create(get_settings())  # idempotent; a worker never waits for an operator

@@ -32,7 +32,8 @@ from confluent_kafka import (
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from producers.results import CommandResult
-from schemas import codec
+from schemas import codec, preflight
+from schemas.connections import kafka_config
 from schemas.errors import ContractError
 from schemas.settings import Settings, get_settings
 from schemas.topics import Topics
@@ -55,7 +56,7 @@ class DeliveryError(RuntimeError):
 
 def producer_config(settings: Settings) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **kafka_config(settings),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -77,7 +78,7 @@ class ResultListener:
     def __init__(self, settings: Settings, topic: str) -> None:
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                **kafka_config(settings),
                 "group.id": "eventcart-client-unused",  # manual assignment, no commits
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,
@@ -171,6 +172,9 @@ class CommandClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
+        # Credentials the brokers refuse raise here, naming the setting, instead of
+        # every send timing out as if Kafka were away.
+        preflight.check_kafka(self.settings)
         self.topic = Topics.from_settings(self.settings).commands
         self._producer = Producer(producer_config(self.settings))
         self._listener: ResultListener | None = None

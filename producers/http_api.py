@@ -41,8 +41,10 @@ from producers.auth import require_bearer_token
 from producers.client import CommandClient, DeliveryError
 from producers.commands import command
 from producers.results import CommandResult
+from schemas import preflight
+from schemas.api_exposure import check_api_exposure
 from schemas.errors import ROOT_FIELD, ContractError, join_path
-from schemas.settings import Settings, get_settings
+from schemas.settings import DEFAULT_API_TOKEN, Settings, get_settings
 
 __all__ = [
     "COMMAND_TYPE_BY_NAME",
@@ -526,19 +528,25 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
 
 
 def serve(settings: Settings | None = None) -> None:
-    """Run the command API with uvicorn on ``127.0.0.1:command_api_port`` until stopped.
+    """Run the command API with uvicorn on ``api_host:command_api_port`` until stopped.
 
-    Loopback only: put a TLS-terminating proxy in front to expose it, since the
-    bearer token must not cross a network in clear text.
+    Loopback by default: put a TLS-terminating proxy in front to expose it, since
+    the bearer token must not cross a network in clear text. It refuses a
+    non-loopback host with the default token (:class:`UnsafeExposureError`) and Kafka
+    credentials the brokers reject (:class:`CredentialsRejectedError`) before it
+    listens.
     """
     import uvicorn  # here: the CLI imports this module for every subcommand
 
     settings = settings or get_settings()
-    if settings.api_token.get_secret_value() == "change-me-local-token":
+    token = settings.api_token.get_secret_value()
+    check_api_exposure(settings.api_host, token, "the command API")
+    if token == DEFAULT_API_TOKEN:
         log.warning("EVENTCART_API_TOKEN is the default token: set a secret one")
+    preflight.check(settings, kafka=True)
     uvicorn.run(
         create_app(settings),
-        host="127.0.0.1",
+        host=settings.api_host,
         port=settings.command_api_port,
         log_level=settings.log_level,
     )

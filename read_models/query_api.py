@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
 from elasticsearch import BadRequestError
@@ -41,6 +40,9 @@ from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest, SearchResult
+from schemas import preflight
+from schemas.api_exposure import check_api_exposure
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -82,13 +84,13 @@ class BulkPricesRequest(BaseModel):
 
 
 def reader_dsn(settings: Settings) -> str:
-    """The DSN of the read-only role: same server and database, user <owner>_reader."""
-    parts = urlsplit(settings.postgres_dsn.get_secret_value())
-    host = parts.hostname or "127.0.0.1"
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{settings.postgres_user}_reader"
-    password = settings.postgres_reader_password.get_secret_value()
-    return urlunsplit((parts.scheme, f"{user}:{password}@{host}{port}", parts.path, "", ""))
+    """The conninfo of the read-only role: same server, database and TLS parameters,
+    user <owner>_reader."""
+    return postgres_conninfo(
+        settings,
+        user=f"{settings.postgres_user}_reader",
+        password=settings.postgres_reader_password.get_secret_value(),
+    )
 
 
 class Stores:
@@ -99,7 +101,7 @@ class Stores:
         self.alias = settings.search_index
         self.schema = settings.pricing_schema
         self.es = es_client.connect(
-            settings.elasticsearch_url, request_timeout=10, max_retries=0, connections_per_node=64
+            settings, request_timeout=10, max_retries=0, connections_per_node=64
         )
         self.pg: ConnectionPool[Any] = pricing.reader_pool(
             reader_dsn(settings), max_size=32, open=False
@@ -460,10 +462,21 @@ def _errors(app: FastAPI) -> None:
 
 
 def serve(settings: Settings | None = None) -> None:
-    """Run the query API with uvicorn on 127.0.0.1:EVENTCART_QUERY_API_PORT."""
+    """Run the query API with uvicorn on EVENTCART_API_HOST:EVENTCART_QUERY_API_PORT.
+
+    Before it listens it refuses, as the command API does, a non-loopback host
+    while EVENTCART_API_TOKEN is still the default (a deployment that has not set
+    its secrets is not ready for a network, whatever this API checks per
+    request), and Elasticsearch or PostgreSQL credentials the stores reject.
+    """
     import uvicorn
 
     settings = settings or get_settings()
+    check_api_exposure(settings.api_host, settings.api_token.get_secret_value(), "the query API")
+    preflight.check(settings, elasticsearch=True, postgres_reader=True)
     uvicorn.run(
-        create_app(settings), host="127.0.0.1", port=settings.query_api_port, log_level="warning"
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.query_api_port,
+        log_level="warning",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
@@ -24,6 +25,10 @@ def _default_cache_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/cache/eventcart")
     return Path.home() / ".cache" / "eventcart"
+
+
+#: The API token a fresh checkout has: fine on loopback, refused anywhere else.
+DEFAULT_API_TOKEN = "change-me-local-token"  # noqa: S105 (the documented local default)
 
 
 class Settings(BaseSettings):
@@ -44,6 +49,26 @@ class Settings(BaseSettings):
     postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
     postgres_admin_password: SecretStr = SecretStr("postgres")
 
+    # --- credentials and TLS, in each client's own names ---------------------
+    # (built into client options in one place: ``schemas.connections``)
+    #: librdkafka's ``security.protocol``.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    #: librdkafka's ``sasl.mechanism`` (used with a SASL_* protocol).
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    #: librdkafka's ``ssl.ca.location``: the CA that signed the brokers' certificates
+    #: (unset: the system's trust store).
+    kafka_ssl_ca_location: Path | None = None
+    #: Basic auth, or an API key (the base64 ``encoded`` form), never both.
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    #: The CA that signed Elasticsearch's HTTP certificate (an https URL; unset:
+    #: the system's trust store).
+    elasticsearch_ca_certs: Path | None = None
+    # PostgreSQL's TLS is libpq's own: ``sslmode``, ``sslrootcert`` ... in the DSN.
+
     # --- the local stack -------------------------------------------------
     home: Path = Field(default=PROJECT_ROOT / ".eventcart")
     cache_dir: Path = Field(default_factory=_default_cache_dir)
@@ -54,6 +79,10 @@ class Settings(BaseSettings):
     kafka_heap: str = "1g"
     elasticsearch_heap: str = "2g"
     service_user: str = "eventcart"
+    #: `eventcart stack up --secure`: Kafka with SASL/SCRAM over TLS, Elasticsearch
+    #: with security and TLS, PostgreSQL with TLS and scram passwords only;
+    #: credentials and certificates generated under the home (``secure.env``).
+    stack_secure: bool = False
     start_timeout_s: float = 120.0
 
     # --- topics ----------------------------------------------------------
@@ -88,7 +117,9 @@ class Settings(BaseSettings):
     pricing_schema: str = "pricing"
 
     # --- HTTP APIs -------------------------------------------------------
-    api_token: SecretStr = SecretStr("change-me-local-token")
+    api_token: SecretStr = SecretStr(DEFAULT_API_TOKEN)
+    #: Address the HTTP APIs bind to; anything but loopback needs a token of your own.
+    api_host: str = "127.0.0.1"
     command_api_port: int = 8001
     query_api_port: int = 8002
     api_max_body_bytes: int = 64 * 1024
@@ -105,6 +136,15 @@ class Settings(BaseSettings):
             self.kafka_bootstrap_servers = ",".join(
                 f"{host or '127.0.0.1'}:{self.kafka_broker_port(n)}"
                 for n in range(1, self.kafka_brokers + 1)
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_elasticsearch_credential(self) -> Settings:
+        if self.elasticsearch_api_key is not None and self.elasticsearch_username is not None:
+            raise ValueError(
+                "set EVENTCART_ELASTICSEARCH_API_KEY or EVENTCART_ELASTICSEARCH_USERNAME/"
+                "PASSWORD, not both"
             )
         return self
 

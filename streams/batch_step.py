@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from read_models.projection import ApplyReport, Gap, PositionedEvent, Sink, TransientStoreError
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import Topics
 from streams import gap_repair, metrics
@@ -92,9 +93,7 @@ class BatchStep:
         """The step of ``role`` (search-projection, pricing-projection): its dead letters go
         to that role's dead-letter topic, whichever path (live, rebuild, repair) takes it."""
         topics = Topics.from_settings(settings)
-        letters = DeadLetterWriter(
-            settings.kafka_bootstrap_servers, topics.dead_letters(role), role
-        )
+        letters = DeadLetterWriter(kafka_config(settings), topics.dead_letters(role), role)
         return cls(role, sink, letters, settings, topics.events, repair_sink=repair_sink)
 
     def apply(self, batch: Batch) -> StepReport:

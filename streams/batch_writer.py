@@ -26,7 +26,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -58,7 +58,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: Mapping[str, Any],
         transactional_id: str,
         topics: Topics,
         role: str,
@@ -68,7 +68,7 @@ class BatchWriter:
         self.topics, self.role, self.timeout_s = topics, role, timeout_s
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap_servers,
+                **connection,
                 "transactional.id": transactional_id,
                 "transaction.timeout.ms": int(timeout_s * 1000),
                 "partitioner": "murmur2_random",  # the SKU's partition, as every producer

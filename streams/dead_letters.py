@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,11 +112,12 @@ class DeadLetterWriter:
     record whose dead letter was lost.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, consumer: str) -> None:
+    def __init__(self, connection: Mapping[str, Any], topic: str, consumer: str) -> None:
+        """``connection``: librdkafka's connection properties (``schemas.connections.kafka_config``)."""
         self.topic, self.consumer = topic, consumer
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap_servers,
+                **connection,
                 "enable.idempotence": True,
                 "compression.type": "lz4",
                 "linger.ms": 5,

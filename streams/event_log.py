@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from read_models.projection import PositionedEvent
 from schemas import codec
+from schemas.connections import kafka_config
 from schemas.errors import ContractError
 from schemas.settings import Settings
 from schemas.topics import Topics
@@ -64,7 +65,7 @@ class Batch:
 def _consumer(settings: Settings, *, eof: bool = False) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **kafka_config(settings),
             "group.id": "eventcart-event-log",  # manual assignment: never joins, never commits
             "enable.auto.commit": False,
             "enable.partition.eof": eof,

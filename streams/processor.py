@@ -51,6 +51,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import Topics
 from streams import metrics
@@ -132,7 +133,7 @@ class CommandProcessor:
     def _open(self) -> None:
         s = self.settings
         self._writer = BatchWriter(
-            s.kafka_bootstrap_servers,
+            kafka_config(s),
             self.instance,
             self.topics,
             ROLE,
@@ -161,7 +162,7 @@ class CommandProcessor:
 
     def _consumer_config(self, group: str) -> dict[str, Any]:
         return {
-            "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            **kafka_config(self.settings),
             "group.id": group,
             "isolation.level": "read_committed",
             "enable.auto.commit": False,

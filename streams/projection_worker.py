@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from read_models.projection import Sink
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import Topics
 from streams import metrics
@@ -101,7 +102,7 @@ class ProjectionWorker:
         s = self.settings
         self._consumer = consumer = Consumer(
             {
-                "bootstrap.servers": s.kafka_bootstrap_servers,
+                **kafka_config(s),
                 "group.id": self.group,
                 "group.instance.id": self.instance,
                 "isolation.level": "read_committed",

@@ -20,14 +20,13 @@ from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
 from read_models.search.writer import SearchSink
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings
 
 
 def elasticsearch_client(settings: Settings) -> Elasticsearch:
     # No client-side retries: the projection runner retries whole batches.
-    return es_client.connect(
-        settings.elasticsearch_url, request_timeout=settings.store_timeout_s, max_retries=0
-    )
+    return es_client.connect(settings, request_timeout=settings.store_timeout_s, max_retries=0)
 
 
 def search_sink(settings: Settings) -> SearchSink:
@@ -39,7 +38,7 @@ def search_sink(settings: Settings) -> SearchSink:
 
 
 def pricing_sink(settings: Settings, projection: str = "pricing") -> PricingSink:
-    dsn = settings.postgres_dsn.get_secret_value()
+    dsn = postgres_conninfo(settings)
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         migrate(conn, settings.pricing_schema)
         pricing_model.check_writable(conn, settings.pricing_schema)

@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings
 
 #: TCP keepalives on the lock's session: a replay whose host vanished without
@@ -109,11 +109,8 @@ def replay_lock(settings: Settings, projection: str) -> Iterator[ReplayLock]:
     naming who holds it."""
     key = lock_key(settings, projection)
     name = f"{_APP_PREFIX} {projection} on {socket.gethostname()} pid {os.getpid()}"
-    conninfo = make_conninfo(
-        settings.postgres_dsn.get_secret_value(),
-        connect_timeout=10,
-        application_name=name[:63],
-        **_KEEPALIVES,
+    conninfo = postgres_conninfo(
+        settings, connect_timeout=10, application_name=name[:63], **_KEEPALIVES
     )
     with psycopg.connect(conninfo, autocommit=True) as conn:
         taken = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
@@ -134,7 +131,7 @@ def replay_running(settings: Settings, projection: str) -> str | None:
     """Who holds the replay lock of ``projection`` (from any host), or None."""
     query, params = _holder_query(lock_key(settings, projection))
     with psycopg.connect(
-        settings.postgres_dsn.get_secret_value(),
+        postgres_conninfo(settings),
         connect_timeout=5,
         options="-c statement_timeout=5000",
     ) as conn:

@@ -29,6 +29,7 @@ from ops.replay import reader
 from read_models.pricing import bulk_load, model
 from read_models.pricing.migrate import migrate
 from read_models.pricing.writer import PricingSink, lock_key
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings
 from streams import event_log
 from streams.batch_step import BatchStep
@@ -55,7 +56,7 @@ class Plan:
 
 
 def _dsn(settings: Settings) -> str:
-    return settings.postgres_dsn.get_secret_value()
+    return postgres_conninfo(settings)
 
 
 def _exists(conn: psycopg.Connection[Any], schema: str) -> bool:

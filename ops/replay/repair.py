@@ -17,6 +17,7 @@ from read_models.pricing.writer import PricingSink
 from read_models.projection import Sink
 from read_models.search import client as es_client
 from read_models.search.writer import SearchSink
+from schemas.connections import postgres_conninfo
 from schemas.settings import Settings
 from streams import event_log
 from streams.batch_step import BatchStep, StepReport
@@ -35,12 +36,10 @@ def repair(
     es: Elasticsearch | None = None
     sink: Sink
     if projection == "search":
-        es = es_client.connect(settings.elasticsearch_url, request_timeout=60, max_retries=3)
+        es = es_client.connect(settings, request_timeout=60, max_retries=3)
         sink = SearchSink(es, settings.search_index)
     else:
-        sink = PricingSink(
-            settings.postgres_dsn.get_secret_value(), settings.pricing_schema, REPAIR
-        )
+        sink = PricingSink(postgres_conninfo(settings), settings.pricing_schema, REPAIR)
     step = BatchStep.for_role(f"{projection}-projection", sink, settings)
     try:
         for batch in event_log.read(settings, start, end):

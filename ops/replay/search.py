@@ -58,9 +58,7 @@ class Plan:
 
 
 def client(settings: Settings) -> Elasticsearch:
-    return es_client.connect(
-        settings.elasticsearch_url, request_timeout=60, max_retries=3, retry_on_timeout=True
-    )
+    return es_client.connect(settings, request_timeout=60, max_retries=3, retry_on_timeout=True)
 
 
 def version_of(index: str) -> int:

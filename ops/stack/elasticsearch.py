@@ -8,16 +8,20 @@ root it runs as the service account.
 
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.error
-import urllib.request
+import subprocess
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from ops.stack import maven, process
+from elasticsearch import ApiError, TransportError
+from elasticsearch import Elasticsearch as ESClient
+
+from ops.stack import maven, process, tls
+from ops.stack.errors import StackError
 from ops.stack.java import find_java, has_module
 from ops.stack.service import Service
+from schemas.connections import elasticsearch_options
 
 
 def extract_zip(archive: Path, target: Path) -> None:
@@ -86,12 +90,14 @@ class Elasticsearch(Service):
                     f"http.port: {self.port}",
                     "transport.port: 0",
                     "discovery.type: single-node",
-                    "xpack.security.enabled: false",
+                    *self._security(),
                     "action.destructive_requires_name: true",
                     "",
                 ]
             )
         )
+        if self.settings.stack_secure:
+            self._add_user()
         # A trimmed JDK (the PyPI wheel) lacks the vector incubator module that
         # jvm.options adds for Lucene's SIMD code; Elasticsearch runs without it.
         java = find_java(self.name, 21, self.settings.java_home)
@@ -109,6 +115,49 @@ class Elasticsearch(Service):
         options.mkdir(exist_ok=True)
         (options / "eventcart.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
 
+    def _security(self) -> list[str]:
+        """Security off on the default loopback node; in the secured stack on, with
+        TLS on HTTP (the stack's certificate, copied into the config folder, the
+        only place Elasticsearch may read it from) and the file realm's user."""
+        if not self.settings.stack_secure:
+            return ["xpack.security.enabled: false"]
+        tls.Certificates(self.settings.home / "tls").copy_to(self.config_dir / "tls")
+        return [
+            "xpack.security.enabled: true",
+            "xpack.security.http.ssl.enabled: true",
+            "xpack.security.http.ssl.key: tls/server.key",
+            "xpack.security.http.ssl.certificate: tls/server.crt",
+            "xpack.security.http.ssl.certificate_authorities: [tls/ca.crt]",
+            # One node, transport on loopback: no node-to-node traffic to protect.
+            "xpack.security.transport.ssl.enabled: false",
+        ]
+
+    def _add_user(self) -> None:
+        """The client user in the file realm (``config/users``), with the superuser role
+        (the local stack's single application user), its password set on every start."""
+        s = self.settings
+        password = s.elasticsearch_password.get_secret_value() if s.elasticsearch_password else ""
+        users = self.config_dir / "users"
+        exists = users.exists() and any(
+            line.split(":", 1)[0] == s.elasticsearch_username
+            for line in users.read_text().splitlines()
+        )
+        tool = str(self.es_home / "bin" / "elasticsearch-users")
+        name = s.elasticsearch_username or "eventcart"
+        args = [tool, "passwd", name] if exists else [tool, "useradd", name, "-r", "superuser"]
+        proc = subprocess.run(
+            args,
+            input=f"{password}\n{password}\n",  # asked twice; never on the command line
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise StackError(
+                self.name, "adding the user failed", (proc.stdout + proc.stderr)[-4000:]
+            )
+
     def environment(self) -> dict[str, str]:
         env = super().environment()
         env.update(
@@ -125,13 +174,19 @@ class Elasticsearch(Service):
         return [str(self.es_home / "bin" / "elasticsearch")]
 
     def _get(self, path: str) -> dict[str, object] | None:
-        url = f"http://127.0.0.1:{self.port}{path}"
+        """GET on this node with the clients' own options (credentials, CA), or None."""
+        options = elasticsearch_options(self.settings)
+        options["hosts"] = (
+            f"{urlsplit(self.settings.elasticsearch_url).scheme}://127.0.0.1:{self.port}"
+        )
+        client = ESClient(**options, request_timeout=3, max_retries=0)
         try:
-            with urllib.request.urlopen(url, timeout=3) as response:
-                body: dict[str, object] = json.loads(response.read())
-                return body
-        except (urllib.error.URLError, OSError, ValueError):
+            body: dict[str, object] = client.perform_request("GET", path).body
+            return body
+        except (ApiError, TransportError):
             return None
+        finally:
+            client.close()
 
     def healthy(self) -> bool:
         health = self._get("/_cluster/health")

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from ops.stack import maven, process
+from ops.stack import maven, process, tls
 from ops.stack.errors import StackError
 from ops.stack.java import find_java
 from ops.stack.service import Service
+from schemas.connections import kafka_config
 from schemas.settings import Settings
 from schemas.topics import replication
 
@@ -111,12 +112,7 @@ class Kafka(Service):
                     "process.roles=broker,controller",
                     f"node.id={self.node}",
                     quorum,
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
+                    *self._listeners(),
                     f"log.dirs={self.data_dir}",
                     f"num.partitions={s.partitions}",
                     # Topics are created on purpose, with explicit settings, never by accident.
@@ -142,6 +138,69 @@ class Kafka(Service):
         if not (self.data_dir / "meta.properties").exists():
             self._format_storage()
 
+    def _listeners(self) -> list[str]:
+        """The client listener (clear, or SASL/SCRAM over TLS in the secured stack)
+        and the controller's.
+
+        Secured, clients and the brokers among themselves authenticate with
+        SCRAM-SHA-512 over TLS; the controller listener stays in clear text on
+        loopback: KRaft cannot check SCRAM on it (the credentials live in the
+        metadata the controllers serve), and it only ever binds 127.0.0.1.
+        """
+        s, name = self.settings, self._listener_name
+        lines = [
+            f"listeners={name}://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners={name}://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{name}:{name}",
+            f"inter.broker.listener.name={name}",
+        ]
+        if not s.stack_secure:
+            return lines
+        certs = tls.Certificates(s.home / "tls")
+        password = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else ""
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{s.kafka_sasl_username}" password="{password}";'
+        )
+        mechanism = s.kafka_sasl_mechanism.lower()
+        return [
+            *lines,
+            f"sasl.enabled.mechanisms={s.kafka_sasl_mechanism}",
+            f"sasl.mechanism.inter.broker.protocol={s.kafka_sasl_mechanism}",
+            f"listener.name.{name.lower()}.{mechanism}.sasl.jaas.config={jaas}",
+            # PEM files, as made by `ops.stack.tls`: no Java keystore to convert.
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self._keystore(certs)}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={certs.ca}",
+            "ssl.client.auth=none",
+        ]
+
+    @property
+    def _listener_name(self) -> str:
+        return "SASL_SSL" if self.settings.stack_secure else "PLAINTEXT"
+
+    def _keystore(self, certs: tls.Certificates) -> Path:
+        """Kafka's PEM keystore: the private key and the certificate in one file."""
+        keystore = self.home / "keystore.pem"
+        keystore.write_text(certs.key.read_text() + certs.certificate.read_text())
+        keystore.chmod(0o600)
+        return keystore
+
+    def _scram_users(self) -> list[str]:
+        """``--add-scram`` of the storage format: KRaft keeps SCRAM credentials in its
+        metadata, so the first user must exist before the broker first starts."""
+        s = self.settings
+        if not s.stack_secure:
+            return []
+        password = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else ""
+        return [
+            "--add-scram",
+            f"{s.kafka_sasl_mechanism}=[name={s.kafka_sasl_username},password={password}]",
+        ]
+
     def _format_storage(self) -> None:
         proc = subprocess.run(
             [
@@ -154,6 +213,7 @@ class Kafka(Service):
                 # A cluster's voters are static (in the configuration); one node alone
                 # is its own quorum.
                 *([] if self.clustered else ["--standalone"]),
+                *self._scram_users(),
                 "-t",
                 self._cluster_id(),
                 "-c",
@@ -198,7 +258,11 @@ class Kafka(Service):
             return False
         # Asked on this node's own port: a cluster's node is healthy when it
         # serves metadata itself (the quorum has a leader and it has joined).
-        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}", "log_level": 0})
+        admin = AdminClient(
+            kafka_config(
+                self.settings, **{"bootstrap.servers": f"127.0.0.1:{self.port}", "log_level": 0}
+            )
+        )
         try:
             metadata = admin.list_topics(timeout=3)
         except Exception:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ops.stack import secured
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.errors import StackError
 from ops.stack.kafka import Kafka
@@ -16,7 +17,9 @@ from schemas.settings import Settings
 
 
 def services(settings: Settings) -> list[Service]:
-    """The stack, in start order."""
+    """The stack, in start order (secured with ``EVENTCART_STACK_SECURE``: each service
+    gets the generated credentials, see ``ops.stack.secured``)."""
+    settings = secured.stack_settings(settings)
     brokers = [Kafka(settings, node) for node in range(1, settings.kafka_brokers + 1)]
     return [*brokers, Elasticsearch(settings), Postgres(settings)]
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ops.stack import process
+from ops.stack import process, tls
 from ops.stack.errors import StackError
 from ops.stack.service import Service
+from schemas.connections import postgres_conninfo
 
 _CREATECLUSTER_CONF = Path("/etc/postgresql-common/createcluster.conf")
 
@@ -70,8 +71,21 @@ class Postgres(Service):
                     self.name, f"`{' '.join(args)}` failed", (proc.stdout + proc.stderr)[-4000:]
                 )
 
+    @property
+    def _secure_hba(self) -> Path:
+        return self.home / "pg_hba_secure.conf"
+
     def prepare(self) -> None:
         self.socket_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.stack_secure:
+            # Copied into our folder: PostgreSQL wants its key owned by its own account.
+            tls.Certificates(self.settings.home / "tls").copy_to(self.home / "tls")
+            self._secure_hba.write_text(
+                "# The secured local stack: TLS and scram-sha-256, nothing else over TCP.\n"
+                "local     all all                trust\n"
+                "hostssl   all all 127.0.0.1/32   scram-sha-256\n"
+                "hostnossl all all 127.0.0.1/32   reject\n"
+            )
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,18 +138,36 @@ class Postgres(Service):
             "shared_buffers=512MB",
             "-c",
             "logging_collector=off",
+            *self._tls(),
+        ]
+
+    def _tls(self) -> list[str]:
+        """The secured stack's server options: TLS with the stack's certificate, and its
+        own pg_hba that admits TLS connections with scram passwords only (the data
+        folder's file, made by initdb, stays as it is)."""
+        if not self.settings.stack_secure:
+            return []
+        certs, hba = tls.Certificates(self.home / "tls"), self._secure_hba
+        return [
+            *("-c", "ssl=on"),
+            *("-c", f"ssl_cert_file={certs.certificate}"),
+            *("-c", f"ssl_key_file={certs.key}"),
+            *("-c", f"hba_file={hba}"),
+            *("-c", "password_encryption=scram-sha-256"),
         ]
 
     def _admin(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(
+        # From the application's DSN, so its TLS parameters (sslmode, sslrootcert) apply.
+        conninfo = postgres_conninfo(
+            self.settings,
             host="127.0.0.1",
             port=self.port,
             user="postgres",
             password=self.settings.postgres_admin_password.get_secret_value(),
             dbname=dbname,
             connect_timeout=3,
-            autocommit=True,
         )
+        return psycopg.connect(conninfo, autocommit=True)
 
     def healthy(self) -> bool:
         try:

@@ -1,8 +1,9 @@
 """The Elasticsearch client every part of eventcart uses.
 
-One place for how we talk to Elasticsearch: JSON through orjson (the standard
-library's encoder was a twentieth of the search projection's time), and the
-caller's timeouts and retries.
+One place for how we talk to Elasticsearch: the cluster's address,
+credentials and CA from the settings (``schemas.connections``), JSON through
+orjson (the standard library's encoder was a twentieth of the search
+projection's time), and the caller's timeouts and retries.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
+from schemas.connections import elasticsearch_options
+from schemas.settings import Settings
+
 __all__ = ["connect"]
 
 
-def connect(url: str, **options: Any) -> Elasticsearch:
-    """A client of the cluster at ``url``; ``options`` are the client's own
+def connect(settings: Settings, **options: Any) -> Elasticsearch:
+    """A client of the settings' cluster; ``options`` are the client's own
     (``request_timeout``, ``max_retries``, ``retry_on_timeout``, ...)."""
-    return Elasticsearch(url, serializer=OrjsonSerializer(), **options)
+    return Elasticsearch(
+        **elasticsearch_options(settings), serializer=OrjsonSerializer(), **options
+    )
