@@ -50,8 +50,15 @@ def create() -> None:
 def list_() -> None:
     """Show each topic's name, partitions, retention and purpose."""
     for spec in topic_specs(get_settings(), get_settings().kafka_brokers):
-        retention = spec.config.get("retention.ms", "")
-        kept = "forever" if retention == FOREVER else f"{int(retention) // 86_400_000} d"
+        retention = spec.config.get("retention.ms")
+        if spec.config.get("cleanup.policy") == "compact":
+            kept = "latest"  # a compacted topic keeps each key's last record
+        elif retention is None:
+            kept = "default"  # the broker's log.retention
+        elif retention == FOREVER:
+            kept = "forever"
+        else:
+            kept = f"{int(retention) // 86_400_000} d"
         console.print(
             f"{spec.name:<40} {spec.partitions:>3} partitions  kept {kept:<8} {spec.purpose}"
         )
