@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from producers.http_api import CommandName, create_app
+from producers.http_api import create_app
+from producers.http_models import CommandName
 from schemas.settings import Settings
 from tests.fixtures.workers import Worker
 

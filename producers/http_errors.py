@@ -1,0 +1,161 @@
+"""How the command API answers what it cannot take: one error shape, 202, 503, 413.
+
+Kept apart from the routes: these are the API's promises to its callers (one
+``{"detail": [{"field", "rule", "message"}]}`` shape whoever found the error, a
+Retry-After on every 503, a body limit enforced before any handler runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from producers.http_models import FieldError, PendingResponse
+from schemas.errors import ROOT_FIELD, join_path
+
+#: Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_S = 5
+
+
+# --- errors in one shape ----------------------------------------------------------
+#: Pydantic error types renamed to the JSON Schema rule names clients already know.
+_RULES = {
+    "missing": "required",
+    "extra_forbidden": "additionalProperties",
+    "json_invalid": "json",
+    "string_type": "type",
+    "int_type": "type",
+    "int_parsing": "type",
+    "int_from_float": "type",
+    "dict_type": "type",
+    "model_attributes_type": "type",
+    "float_parsing": "type",
+    "float_type": "type",
+    "bool_parsing": "type",
+    "enum": "enum",
+    "less_than_equal": "maximum",
+    "greater_than": "exclusiveMinimum",
+    "greater_than_equal": "minimum",
+}
+
+
+def _field_path(loc: Sequence[str | int], error_type: str) -> str:
+    """``("body", "data", "amount")`` -> ``data.amount``; query and path keep their prefix
+    (``query.timeout_s``) because they are not fields of the body."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+        if error_type == "json_invalid":  # loc ends with a character offset, not a key
+            parts = []
+    path = ROOT_FIELD
+    for part in parts:
+        path = join_path(path, part)
+    return path
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    errors = []
+    for error in exc.errors():
+        error_type = str(error.get("type", "invalid"))
+        field = _field_path(error.get("loc", ()), error_type)
+        message = str(error.get("msg", "is invalid"))
+        errors.append(
+            {
+                "field": field,
+                "rule": _RULES.get(error_type, error_type),
+                "message": f"{field}: {message}",
+            }
+        )
+    return errors
+
+
+def unprocessable(errors: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": errors}
+    )
+
+
+def pending(command_id: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_202_ACCEPTED,
+        content=PendingResponse(command_id=command_id).model_dump(),
+    )
+
+
+def unavailable(reason: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={"detail": reason},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+# --- body size ----------------------------------------------------------------------
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413, before any handler runs.
+
+    The declared ``Content-Length`` is checked first (cheap, and refuses the
+    request before it is read); the bytes actually received are counted too,
+    because a chunked body declares no length and a lying client may declare a
+    short one. The body is buffered (it is at most ``max_bytes``) and replayed to
+    the application, so no handler ever sees an over-long body.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; nobody to answer
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: wait for the disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = FieldError(
+            field=ROOT_FIELD,
+            rule="size",
+            message=f"request body is over the limit of {self.max_bytes} bytes",
+        )
+        response = JSONResponse(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            content={"detail": [error.model_dump()]},
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+# --- the app -----------------------------------------------------------------------

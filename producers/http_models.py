@@ -1,0 +1,163 @@
+"""The command API's request and response models: they are its OpenAPI documentation.
+
+Apart from the routes so a reader of the contract sees every shape in one place,
+and the routes read as what they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESEND_SAFE = (
+    "The command was sent; its result is not known yet. Resending the same command "
+    "(same command_id) is safe: a known command_id is answered with its original result."
+)
+
+
+class CommandName(StrEnum):
+    """Command types as URL path segments (kebab-case, the usual style of URLs)."""
+
+    REGISTER_PRODUCT = "register-product"
+    UPDATE_PRODUCT_DETAILS = "update-product-details"
+    CHANGE_PRICE = "change-price"
+    ADJUST_STOCK = "adjust-stock"
+    DISCONTINUE_PRODUCT = "discontinue-product"
+
+
+#: Path name -> the command ``type`` of the contract (``schemas/json/commands``).
+COMMAND_TYPE_BY_NAME: Mapping[CommandName, str] = {
+    CommandName.REGISTER_PRODUCT: "RegisterProduct",
+    CommandName.UPDATE_PRODUCT_DETAILS: "UpdateProductDetails",
+    CommandName.CHANGE_PRICE: "ChangePrice",
+    CommandName.ADJUST_STOCK: "AdjustStock",
+    CommandName.DISCONTINUE_PRODUCT: "DiscontinueProduct",
+}
+
+
+# --- request and response models (they are the OpenAPI documentation) -----------
+class CommandRequest(BaseModel):
+    """What the caller wants; the envelope (type, schema_version, occurred_at) is added here.
+
+    Only the shape is checked by this model. The rules for ``sku`` and ``data``
+    (patterns, enums, limits) are the JSON Schemas', checked by the client, so the
+    HTTP API and every other producer cannot drift apart.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(
+        description=(
+            "Stock keeping unit, `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`. Also the Kafka key: "
+            "all commands for one SKU are processed in order."
+        ),
+        examples=["SKU-1"],
+    )
+    data: dict[str, Any] = Field(
+        description=(
+            "The command's payload; its shape depends on the command type (see the "
+            "examples and `schemas/json/commands/<Type>.v1.json`). Money is a decimal "
+            'string ("19.99"), never a JSON number.'
+        ),
+        examples=[{"amount": "19.99", "currency": "EUR"}],
+    )
+    command_id: str | None = Field(
+        default=None,
+        description=(
+            "Idempotency key (1-128 characters). Choose it yourself if you may retry: a "
+            "resent command_id gets the original result and creates no new events. "
+            "Generated (a UUID) when absent."
+        ),
+        examples=["8c1e4c0e-4f5e-4a8e-9a43-2f1b6c7d9e10"],
+    )
+    expected_version: int | None = Field(
+        default=None,
+        description=(
+            "Optimistic concurrency: the product version you last saw; 0 means the "
+            "product must not exist yet. A mismatch is rejected with `version_conflict`."
+        ),
+        examples=[3],
+    )
+    correlation_id: str | None = Field(
+        default=None,
+        description="Ties together everything caused by one user action (1-128 characters).",
+    )
+    causation_id: str | None = Field(
+        default=None,
+        description="Id of the message that caused this command, if any (1-128 characters).",
+    )
+
+
+class PendingResponse(BaseModel):
+    """The command is on its way; its result was not awaited or not in time."""
+
+    command_id: str = Field(description="Resend with this command_id to get the result.")
+    status: str = Field(default="pending", examples=["pending"])
+    message: str = Field(default=RESEND_SAFE)
+
+
+class FieldError(BaseModel):
+    """One broken rule, in the same terms as a rejected command's result."""
+
+    field: str = Field(
+        description="JSON path of the offending value (`data.amount`); `$` is the whole body.",
+        examples=["data.amount"],
+    )
+    rule: str = Field(
+        description="Stable rule name (required, type, pattern, enum, size, ...).",
+        examples=["pattern"],
+    )
+    message: str = Field(description="For people.", examples=["data.amount must match pattern"])
+
+
+class ValidationErrorResponse(BaseModel):
+    """Every 422 and 413 body: a list of broken rules."""
+
+    detail: list[FieldError]
+
+
+class ErrorResponse(BaseModel):
+    """401 and 503 bodies."""
+
+    detail: str
+
+
+BODY_EXAMPLES: dict[str, Any] = {
+    "register-product": {
+        "summary": "register-product",
+        "value": {
+            "sku": "SKU-1",
+            "data": {
+                "name": "Trail shoe",
+                "brand": "Acme",
+                "category_path": ["shoes", "trail"],
+                "attributes": {"color": "red"},
+                "tags": ["trail"],
+            },
+            "expected_version": 0,
+        },
+    },
+    "update-product-details": {
+        "summary": "update-product-details",
+        "value": {"sku": "SKU-1", "data": {"description": "Grippy sole"}},
+    },
+    "change-price": {
+        "summary": "change-price",
+        "value": {
+            "sku": "SKU-1",
+            "data": {"amount": "89.90", "currency": "EUR", "price_type": "regular"},
+            "command_id": "price-SKU-1-2024-06-01",
+        },
+    },
+    "adjust-stock": {
+        "summary": "adjust-stock",
+        "value": {"sku": "SKU-1", "data": {"delta": -2, "reason": "sold"}},
+    },
+    "discontinue-product": {
+        "summary": "discontinue-product",
+        "value": {"sku": "SKU-1", "data": {"reason": "end of line"}},
+    },
+}
