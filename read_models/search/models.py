@@ -2,7 +2,7 @@
 
 Every input is bounded, so a request can be handed straight from the HTTP layer
 (FastAPI shows the ``Field`` descriptions in its OpenAPI document) to
-:func:`read_models.search.queries.build_query`. Validation errors are pydantic
+:func:`read_models.search.query_body.build_query`. Validation errors are pydantic
 ``ValidationError`` (a ``ValueError``) with the offending field named.
 
 Prices in results are exact decimal strings (the document's ``amount_text``),

@@ -36,7 +36,7 @@ from read_models.projection import PositionedEvent
 from read_models.query_api import reader_dsn
 from read_models.search.index import ensure_index
 from read_models.search.models import SearchRequest
-from read_models.search.queries import build_query
+from read_models.search.query_body import build_query
 from read_models.search.writer import SearchSink
 from schemas.settings import Settings
 from streams.catalog import Accepted, ProductState, decide, evolve_all

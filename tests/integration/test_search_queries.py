@@ -31,13 +31,8 @@ from read_models.projection import PositionedEvent
 from read_models.search.document import category_prefixes
 from read_models.search.index import concrete_name, ensure_index
 from read_models.search.models import Price, SearchRequest, SearchResult
-from read_models.search.queries import (
-    PRICE_RANGES,
-    SearchUnavailable,
-    get_product,
-    search,
-    suggest,
-)
+from read_models.search.queries import SearchUnavailable, get_product, search, suggest
+from read_models.search.query_body import PRICE_RANGES
 from read_models.search.writer import SearchSink
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 

@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from read_models.search.models import SearchRequest
-from read_models.search.queries import (
+from read_models.search.queries import parse_response
+from read_models.search.query_body import (
     HIGHLIGHT_POST_TAG,
     HIGHLIGHT_PRE_TAG,
     MAX_RESULT_WINDOW,
@@ -21,7 +22,6 @@ from read_models.search.queries import (
     build_sort,
     decode_cursor,
     encode_cursor,
-    parse_response,
     query_fingerprint,
 )
 
