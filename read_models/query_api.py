@@ -459,11 +459,15 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse(status_code=500, content={"detail": "internal error"})
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Run the query API with uvicorn on 127.0.0.1:EVENTCART_QUERY_API_PORT."""
+def serve(settings: Settings | None = None, app: FastAPI | None = None) -> None:
+    """Run the query API (or ``app``, one made by :func:`create_app` and extended, as
+    ``eventcart api queries`` adds the web console) on 127.0.0.1:EVENTCART_QUERY_API_PORT."""
     import uvicorn
 
     settings = settings or get_settings()
     uvicorn.run(
-        create_app(settings), host="127.0.0.1", port=settings.query_api_port, log_level="warning"
+        app or create_app(settings),
+        host="127.0.0.1",
+        port=settings.query_api_port,
+        log_level="warning",
     )
