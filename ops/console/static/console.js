@@ -66,7 +66,18 @@
       if (option) { e.preventDefault(); choose(option); }
     });
     input.addEventListener("blur", function () { show(false); });
-    input.form.addEventListener("submit", function () { show(false); });
+    // Searching ends the suggesting: a suggestion request still pending for the text
+    // just searched would only compete with the search for the server.
+    var searched = null;
+    input.form.addEventListener("submit", function () {
+      searched = input.value;
+      show(false);
+      htmx.trigger(input, "htmx:abort");
+    });
+    document.body.addEventListener("htmx:beforeRequest", function (e) {
+      if (e.detail.target === list && input.value === searched) e.preventDefault();
+    });
+    input.addEventListener("input", function () { searched = null; });
     document.body.addEventListener("htmx:afterSwap", function (e) {
       if (e.detail.target !== list) return;
       // a later answer for the same text keeps the option the keyboard was on
