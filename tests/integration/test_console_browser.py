@@ -64,11 +64,12 @@ def catalog(module_settings: Settings, roles: dict[str, Worker]) -> Iterator[Com
             )
             client.send(c.change_price(sku, "70.00", "EUR", occurred_at=days_ago(59)))
             client.send(c.adjust_stock(sku, 7, occurred_at=days_ago(59)))
+        # in time order: a product's history never runs backwards
         history = [
             c.change_price("CB-1", "100.00", "EUR", occurred_at=days_ago(40)),
+            c.change_price("CB-1", "120.00", "USD", occurred_at=days_ago(39)),
             c.change_price("CB-1", "80.00", "EUR", occurred_at=days_ago(20)),
             c.change_price("CB-1", "59.90", "EUR", price_type="sale", occurred_at=days_ago(5)),
-            c.change_price("CB-1", "120.00", "USD", occurred_at=days_ago(40)),
         ]
         for command in history:
             assert client.send(command).accepted
