@@ -45,6 +45,8 @@ CSP = (
 #: How long the price panel waits for the pricing read model per request after a change
 #: (then it says so and asks again): well inside a browser's patience.
 PRICE_WAIT_MS = 5000
+#: A price change's form is three short fields.
+_MAX_FORM_BYTES = 1024
 _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
 _PRICE_KEYS = "|".join(re.escape(key) for key, _, _ in search.PRICE_RANGES)
 
@@ -175,7 +177,10 @@ def mount(app: FastAPI, settings: Settings) -> None:
         cannot send."""
         if settings.console_command_token is None or "HX-Request" not in request.headers:
             return Response("price changes are not enabled in this console", status_code=403)
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        body = await request.body()
+        if len(body) > _MAX_FORM_BYTES:
+            return Response("the form is larger than a price change", status_code=413)
+        form = parse_qs(body.decode("utf-8", "replace"))
         amount = form.get("amount", [""])[0].strip()
         currency = form.get("currency", [""])[0].strip().upper()
         price_type = form.get("price_type", ["regular"])[0]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from producers import commands as c
@@ -219,3 +220,24 @@ def test_the_operations_page_shows_a_projection_falling_behind(
     finally:
         pricing.start()
     page.wait_for_selector("section[data-role=pricing-projection][data-lag='0']")
+
+
+def test_the_json_api_is_unchanged_and_the_form_answers_only_the_page(apis: RunningApis) -> None:
+    api = apis.query_url
+    assert httpx.get(f"{api}/search", params={"q": "kettle"}).json()["hits"][0]["sku"] == "CB-4"
+    paths = httpx.get(f"{api}/openapi.json").json()["paths"]
+    assert "/search" in paths and not any(p.startswith(("/catalog", "/operations")) for p in paths)
+    form = {"amount": "1.00", "currency": "EUR", "price_type": "regular"}
+    # a cross-site form cannot send htmx's header: refused before anything is sent
+    assert httpx.post(f"{api}/catalog/CB-4/change-price", data=form).status_code == 403
+    page = {"HX-Request": "true"}
+    bad = httpx.post(
+        f"{api}/catalog/CB-4/change-price", data=form | {"amount": "1e3"}, headers=page
+    )
+    assert bad.status_code == 200 and "give an amount" in bad.text
+    huge = httpx.post(
+        f"{api}/catalog/CB-4/change-price", data=form | {"x": "y" * 5000}, headers=page
+    )
+    assert huge.status_code == 413
+    assert httpx.get(f"{api}/catalog/NOPE").status_code == 404
+    assert "default-src 'self'" in httpx.get(f"{api}/").headers["Content-Security-Policy"]
