@@ -138,6 +138,12 @@ def test_a_typo_a_facet_and_a_product(page: Any, screenshots: Path) -> None:
     page.screenshot(path=str(screenshots / "catalog.png"))
     assert serious_violations(page) == []
 
+    # the back button gives the result before the facet back
+    page.go_back()
+    page.wait_for_url("**/?q=red+runing+shoe")
+    page.wait_for_selector(".hit[data-sku=CB-2]")
+    assert not page.get_by_role("checkbox", name="Acme").is_checked()
+
     # each product links to its page
     page.get_by_role("link", name="Red running shoe").first.click()
     page.wait_for_url("**/catalog/CB-1")
