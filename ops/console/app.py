@@ -39,7 +39,7 @@ from schemas.settings import Settings
 HERE = Path(__file__).parent
 #: Only what the package serves: no CDN, no inline script (the series travels as JSON data).
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
 )
 #: How long the price panel waits for the pricing read model per request after a change
