@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ops import read_model_status, status
+from ops import dlq, read_model_status, status
 from ops.worker_metrics import StoreHealth, store_health
 from schemas.settings import Settings
 
@@ -24,6 +24,9 @@ from schemas.settings import Settings
 PROJECTIONS = ("search-projection", "pricing-projection")
 #: The sampler stops after this long without a request.
 IDLE_S = 60.0
+#: Dead letters are split by the partition they came from up to this many per role
+#: (more is an incident the role's total already shows; `eventcart dlq` reads them).
+LETTERS_BY_PARTITION_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,39 @@ class Snapshot:
     models: list[read_model_status.ReadModelStatus] = field(default_factory=list)
     #: what could not be read, said in a few words (the rest is still shown)
     problems: list[str] = field(default_factory=list)
+    #: role -> source partition -> dead letters (absent: too many to split, or unread)
+    letters: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+def by_partition(letters: list[dlq.Letter]) -> dict[int, int]:
+    """Dead letters counted by the partition of the record they stand for."""
+    counts: dict[int, int] = {}
+    for letter in letters:
+        partition = letter.record.get("partition")
+        if isinstance(partition, int):
+            counts[partition] = counts.get(partition, 0) + 1
+    return counts
+
+
+#: (topic prefix, role) -> (dead letters when counted, their split): the topic only grows,
+#: so the split is read again only when its total changed.
+_split: dict[tuple[str, str], tuple[int, dict[int, int]]] = {}
+
+
+def _letters(settings: Settings, roles: list[status.RoleStatus]) -> dict[str, dict[int, int]]:
+    found: dict[str, dict[int, int]] = {}
+    for role in roles:
+        if not 0 < role.dead_letters <= LETTERS_BY_PARTITION_MAX:
+            if role.dead_letters == 0:
+                found[role.role] = {}
+            continue
+        key = (settings.topic_prefix, role.role)
+        counted = _split.get(key)
+        if counted is None or counted[0] != role.dead_letters:
+            counted = (role.dead_letters, by_partition(dlq.read(settings, role.role)))
+            _split[key] = counted
+        found[role.role] = counted[1]
+    return found
 
 
 def take(settings: Settings) -> Snapshot:
@@ -45,6 +81,11 @@ def take(settings: Settings) -> Snapshot:
         roles = status.collect(settings, settings.console_status_sample_s)
     except Exception as exc:
         problems.append(f"Kafka: {type(exc).__name__}: {exc}")
+    letters: dict[str, dict[int, int]] = {}
+    try:
+        letters = _letters(settings, roles)
+    except Exception as exc:
+        problems.append(f"dead letters by partition: {type(exc).__name__}")
     health = {
         role: found for role in PROJECTIONS if (found := store_health(settings, role)) is not None
     }
@@ -53,7 +94,7 @@ def take(settings: Settings) -> Snapshot:
         models = read_model_status.collect(settings)
     except Exception as exc:
         problems.append(f"read model versions: {type(exc).__name__}")
-    return Snapshot(datetime.now(UTC), roles, health, models, problems)
+    return Snapshot(datetime.now(UTC), roles, health, models, problems, letters)
 
 
 class Watch:

@@ -12,6 +12,8 @@ import pytest
 
 from ops.console import catalog_view as cv
 from ops.console import price_chart
+from ops.console.operations import by_partition
+from ops.dlq import Letter
 from ops.read_model_status import progress_of
 from read_models.pricing.models import CurrentPrice, OmnibusPrice, PriceInterval
 from read_models.search.models import FacetBucket, Facets, PriceRangeBucket
@@ -231,3 +233,13 @@ def test_a_facet_controls_id_depends_on_its_choice_alone() -> None:
     assert cv.control_id("brand", "Acme") == cv.control_id("brand", "Acme")
     assert cv.control_id("brand", "Acme") != cv.control_id("brand", "Zed")
     assert cv.control_id("brand", "A b/é").replace("-", "").isalnum()
+
+
+def test_dead_letters_are_counted_by_the_partition_they_came_from() -> None:
+    letters = [
+        Letter(0, {"partition": 1}),
+        Letter(1, {"partition": 1}),
+        Letter(2, {"partition": 4}),
+        Letter(3, {"reason": "a letter without its source partition"}),
+    ]
+    assert by_partition(letters) == {1: 2, 4: 1}
