@@ -263,3 +263,26 @@ def test_the_json_api_is_unchanged_and_the_form_answers_only_the_page(apis: Runn
     assert huge.status_code == 413
     assert httpx.get(f"{api}/catalog/NOPE").status_code == 404
     assert "default-src 'self'" in httpx.get(f"{api}/").headers["Content-Security-Policy"]
+
+
+def test_a_search_store_that_cannot_answer_is_said_in_the_page(
+    chromium: Any, module_settings: Settings, catalog: CommandClient
+) -> None:
+    down = module_settings.model_copy(update={"elasticsearch_url": "http://127.0.0.1:1"})
+    for broken in start_apis(down, console_token=None):
+        assert httpx.get(f"{broken.query_url}/").status_code == 503
+        context = chromium.new_context(base_url=broken.query_url)
+        tab = context.new_page()
+        tab.set_default_timeout(WAIT_MS)
+        tab.goto("/")
+        assert "cannot answer" in tab.get_by_role("alert").inner_text()
+        tab.get_by_role("combobox", name="Search products").fill("shoe")
+        tab.get_by_role("button", name="Search").click()
+        tab.wait_for_url("**/?q=shoe")  # the swap happened, and says so again
+        assert "cannot answer" in tab.get_by_role("alert").inner_text()
+        # the pricing read model still answers on the product page's price panel
+        tab.goto("/catalog/CB-4/prices")
+        assert (
+            tab.locator("tr[data-currency=EUR] [data-amount]").get_attribute("data-amount") == "70"
+        )
+        context.close()
