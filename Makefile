@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml
 	@command -v kcat >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q kcat >/dev/null 2>&1 \
 		|| { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; } \
 		|| echo "kcat not installed: its example test will be skipped"
+	@# Debian's chromium, driven by Playwright in the web console's browser tests
+	@# (Playwright's own browser download is never used).
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+		|| echo "chromium not installed: the console's browser tests will be skipped"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet -e '.[dev]'

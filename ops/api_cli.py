@@ -24,10 +24,16 @@ def commands() -> None:
 
 @app.command("queries")
 def queries() -> None:
-    """Serve the query API (search, prices, read-your-writes) on 127.0.0.1:EVENTCART_QUERY_API_PORT.
+    """Serve the query API (search, prices, read-your-writes) and the web console on
+    127.0.0.1:EVENTCART_QUERY_API_PORT.
 
-    OpenAPI docs at /docs. It reads PostgreSQL as the read-only role.
+    The console's pages are at / (catalog), /catalog/SKU and /operations; the JSON
+    API's OpenAPI docs at /docs. It reads PostgreSQL as the read-only role.
     """
-    from read_models.query_api import serve
+    from ops.console import mount
+    from read_models.query_api import create_app, serve
 
-    serve(get_settings())
+    settings = get_settings()
+    app = create_app(settings)
+    mount(app, settings)
+    serve(settings, app)

@@ -9,11 +9,10 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
+from ops import read_model_status
 from ops.status import collect
 from ops.worker_metrics import store_health
-from read_models.search import client as es_client
 from schemas import preflight
-from schemas.connections import postgres_conninfo
 from schemas.settings import get_settings
 
 console = Console(width=120)
@@ -90,39 +89,17 @@ def _store_health() -> None:
 
 def _read_model_versions() -> None:
     """Which version of each read model is live, what a replay left behind, and running replays."""
-    import psycopg
-
-    from ops.replay import pricing as pricing_replay
-    from ops.replay import search as search_replay
-    from ops.replay.lock import replay_running
-    from read_models.pricing import model as pricing_model
-    from read_models.search.index import alias_target
-
-    settings = get_settings()
     try:
-        es = es_client.connect(settings, request_timeout=5, max_retries=0)
-        live_index = alias_target(es, settings.search_index) or "none"
-        es.close()
-        search_old = ", ".join(search_replay.old_versions(settings)) or "none"
-        with psycopg.connect(
-            postgres_conninfo(settings),
-            connect_timeout=5,
-            options="-c statement_timeout=5000 -c lock_timeout=5000",  # status never hangs
-        ) as conn:
-            build = pricing_model.build_of(conn, settings.pricing_schema)
-        pricing_old = ", ".join(pricing_replay.old_versions(settings)) or "none"
+        models = read_model_status.collect(get_settings())
     except Exception as exc:
         console.print(f"read models: not readable now ({type(exc).__name__})")
         return
-    for name, live, old in (
-        ("search", f"alias {settings.search_index} -> {live_index}", search_old),
-        ("pricing", f"schema {settings.pricing_schema} version {build.version}", pricing_old),
-    ):
-        try:
-            running = replay_running(settings, name)
-        except psycopg.Error as exc:
-            running = f"unknown: {type(exc).__name__}"
+    for model in models:
+        running = ""
+        if model.replay:
+            done = f", {model.progress.percent:.0f}% built" if model.progress else ""
+            running = f"; [yellow]replay running[/] ({model.replay}{done})"
         console.print(
-            f"{name}: {live}; older versions kept: {old}"
-            + (f"; [yellow]replay running[/] ({running})" if running else "")
+            f"{model.name}: {model.live}; older versions kept: {', '.join(model.kept) or 'none'}"
+            + running
         )

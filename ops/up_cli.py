@@ -119,9 +119,16 @@ def tour(settings: Settings) -> None:
     q, c = settings.query_api_port, settings.command_api_port
     token = settings.api_token.get_secret_value()
     sale = _a_sku_on_sale(settings) or sku_of(1)
+    form = (
+        "with the change-price form"
+        if settings.console_command_token is not None
+        else "read-only; EVENTCART_CONSOLE_COMMAND_TOKEN=<command API token> adds a change-price form"
+    )
     console.print(
         f"""
 [bold]eventcart is up.[/]
+  web console  http://127.0.0.1:{q}/   ({form})
+               http://127.0.0.1:{q}/catalog/{sale}   http://127.0.0.1:{q}/operations
   query API    http://127.0.0.1:{q}/docs
   command API  http://127.0.0.1:{c}/docs   (Authorization: Bearer {token})
   metrics      http://127.0.0.1:{settings.metrics_port}/metrics (+1 search, +2 pricing)

@@ -461,8 +461,10 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse(status_code=500, content={"detail": "internal error"})
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Run the query API with uvicorn on EVENTCART_API_HOST:EVENTCART_QUERY_API_PORT.
+def serve(settings: Settings | None = None, app: FastAPI | None = None) -> None:
+    """Run the query API (or ``app``, one made by :func:`create_app` and extended, as
+    ``eventcart api queries`` adds the web console) on
+    EVENTCART_API_HOST:EVENTCART_QUERY_API_PORT.
 
     Before it listens it refuses, as the command API does, a non-loopback host
     while EVENTCART_API_TOKEN is still the default (a deployment that has not set
@@ -475,7 +477,7 @@ def serve(settings: Settings | None = None) -> None:
     check_api_exposure(settings.api_host, settings.api_token.get_secret_value(), "the query API")
     preflight.check(settings, elasticsearch=True, postgres_reader=True)
     uvicorn.run(
-        create_app(settings),
+        app or create_app(settings),
         host=settings.api_host,
         port=settings.query_api_port,
         log_level="warning",

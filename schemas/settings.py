@@ -124,6 +124,16 @@ class Settings(BaseSettings):
     query_api_port: int = 8002
     api_max_body_bytes: int = 64 * 1024
 
+    # --- web console (served by the query API) ----------------------------
+    #: The command API the console's "change price" form forwards to; empty: the local
+    #: one on 127.0.0.1:command_api_port.
+    console_command_api_url: str = ""
+    #: Bearer token the console sends to the command API. Unset (the default): the
+    #: console is read-only and shows no form, like the query API it runs in.
+    console_command_token: SecretStr | None = None
+    #: Seconds the operations page watches committed offsets to measure events/s.
+    console_status_sample_s: float = Field(default=1.0, gt=0, le=10)
+
     # --- tests -----------------------------------------------------------
     testcontainers: bool = False
 
@@ -159,6 +169,13 @@ class Settings(BaseSettings):
     def kafka_controller_port_of(self, node: int) -> int:
         """The controller port of node ``node`` (1-based) of the local stack."""
         return self.kafka_controller_port + 2 * (node - 1)
+
+    @property
+    def console_command_url(self) -> str:
+        """Where the console sends commands (the configured URL or the local command API)."""
+        return (
+            self.console_command_api_url.rstrip("/") or f"http://127.0.0.1:{self.command_api_port}"
+        )
 
     @property
     def elasticsearch_port(self) -> int:

@@ -160,6 +160,14 @@ def old_versions(settings: Settings) -> list[str]:
     return [str(r[0]) for r in rows if int(str(r[0]).rsplit("_v", 1)[1]) < live]
 
 
+def built_so_far(settings: Settings) -> dict[int, int]:
+    """How far a rebuild has read the topic (partition -> last offset it applied): the
+    progress a running replay shows beside its lock. Empty when no build is under way."""
+    with psycopg.connect(_dsn(settings), autocommit=True) as conn:
+        new_schema = f"{settings.pricing_schema}_v{model.build_of(conn, settings.pricing_schema).version + 1}"
+        return _checkpoint(conn, new_schema, REBUILD) if _exists(conn, new_schema) else {}
+
+
 def drop_old(settings: Settings) -> list[str]:
     dropped = old_versions(settings)
     with psycopg.connect(_dsn(settings), autocommit=True) as conn:

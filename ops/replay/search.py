@@ -61,6 +61,11 @@ def client(settings: Settings) -> Elasticsearch:
     return es_client.connect(settings, request_timeout=60, max_retries=3, retry_on_timeout=True)
 
 
+def build_alias_of(alias: str) -> str:
+    """The alias a rebuild writes through (its positions sit beside it)."""
+    return f"{alias}-rebuild"
+
+
 def version_of(index: str) -> int:
     return int(index.rsplit("_v", 1)[1])
 
@@ -71,7 +76,7 @@ def plan(settings: Settings) -> Plan:
     live_index = ensure_index(es, alias=alias)
     live_version = version_of(live_index)
     new_index = concrete_name(alias, live_version + 1)
-    build_alias = f"{alias}-rebuild"
+    build_alias = build_alias_of(alias)
     resumed = bool(es.indices.exists(index=new_index))
     done = positions.applied(es, build_alias, fresh=True) if resumed else {}
     ends = event_log.end_offsets(settings)
@@ -162,6 +167,16 @@ def old_versions(settings: Settings) -> list[str]:
         and n.rsplit("_v", 1)[-1].isdigit()
         and (live is None or version_of(n) < version_of(live))
     )
+
+
+def built_so_far(settings: Settings) -> dict[int, int]:
+    """How far a rebuild has read the topic (partition -> last offset it applied): the
+    progress a running replay shows beside its lock. Empty when no build is under way."""
+    es = client(settings)
+    try:
+        return positions.applied(es, build_alias_of(settings.search_index))
+    finally:
+        es.close()
 
 
 def drop_old(settings: Settings) -> list[str]:

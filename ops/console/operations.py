@@ -1,0 +1,138 @@
+"""What the operations page shows, sampled in the background while someone watches.
+
+``eventcart status`` measures events/s by watching committed offsets move for a
+few seconds; a page that refreshes every two seconds cannot wait that long per
+request. So one thread samples (the very :func:`ops.status.collect` and
+:func:`ops.read_model_status.collect` the CLI calls) back to back while the page
+is open, every request takes the latest snapshot at once, and the thread stops
+after a minute without a viewer, so an unwatched console costs Kafka nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ops import dlq, read_model_status, status
+from ops.worker_metrics import StoreHealth, store_health
+from schemas.settings import Settings
+
+#: Roles whose store health the workers' metrics report.
+PROJECTIONS = ("search-projection", "pricing-projection")
+#: The sampler stops after this long without a request.
+IDLE_S = 60.0
+#: Dead letters are split by the partition they came from up to this many per role
+#: (more is an incident the role's total already shows; `eventcart dlq` reads them).
+LETTERS_BY_PARTITION_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: datetime
+    roles: list[status.RoleStatus] = field(default_factory=list)
+    #: role -> its store retries, for projections whose metrics this host serves
+    health: dict[str, StoreHealth] = field(default_factory=dict)
+    models: list[read_model_status.ReadModelStatus] = field(default_factory=list)
+    #: what could not be read, said in a few words (the rest is still shown)
+    problems: list[str] = field(default_factory=list)
+    #: role -> source partition -> dead letters (absent: too many to split, or unread)
+    letters: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+def by_partition(letters: list[dlq.Letter]) -> dict[int, int]:
+    """Dead letters counted by the partition of the record they stand for."""
+    counts: dict[int, int] = {}
+    for letter in letters:
+        partition = letter.record.get("partition")
+        if isinstance(partition, int):
+            counts[partition] = counts.get(partition, 0) + 1
+    return counts
+
+
+#: (topic prefix, role) -> (dead letters when counted, their split): the topic only grows,
+#: so the split is read again only when its total changed.
+_split: dict[tuple[str, str], tuple[int, dict[int, int]]] = {}
+
+
+def _letters(settings: Settings, roles: list[status.RoleStatus]) -> dict[str, dict[int, int]]:
+    found: dict[str, dict[int, int]] = {}
+    for role in roles:
+        if not 0 < role.dead_letters <= LETTERS_BY_PARTITION_MAX:
+            if role.dead_letters == 0:
+                found[role.role] = {}
+            continue
+        key = (settings.topic_prefix, role.role)
+        counted = _split.get(key)
+        if counted is None or counted[0] != role.dead_letters:
+            counted = (role.dead_letters, by_partition(dlq.read(settings, role.role)))
+            _split[key] = counted
+        found[role.role] = counted[1]
+    return found
+
+
+def take(settings: Settings) -> Snapshot:
+    """One snapshot, as `eventcart status` reads it; never raises for a store that is down."""
+    problems = []
+    roles: list[status.RoleStatus] = []
+    try:
+        roles = status.collect(settings, settings.console_status_sample_s)
+    except Exception as exc:
+        problems.append(f"Kafka: {type(exc).__name__}: {exc}")
+    letters: dict[str, dict[int, int]] = {}
+    try:
+        letters = _letters(settings, roles)
+    except Exception as exc:
+        problems.append(f"dead letters by partition: {type(exc).__name__}")
+    health = {
+        role: found for role in PROJECTIONS if (found := store_health(settings, role)) is not None
+    }
+    models: list[read_model_status.ReadModelStatus] = []
+    try:
+        models = read_model_status.collect(settings)
+    except Exception as exc:
+        problems.append(f"read model versions: {type(exc).__name__}")
+    return Snapshot(datetime.now(UTC), roles, health, models, problems, letters)
+
+
+class Watch:
+    """Samples with ``take`` in one daemon thread while snapshots are asked for."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        take: Callable[[Settings], Snapshot] = take,
+        idle_s: float = IDLE_S,
+    ) -> None:
+        self._settings = settings
+        self._take = take
+        self._idle_s = idle_s
+        self._lock = threading.Lock()
+        self._fresh = threading.Condition(self._lock)
+        self._latest: Snapshot | None = None
+        self._asked = 0.0
+        self._running = False
+
+    def latest(self, timeout_s: float = 30.0) -> Snapshot | None:
+        """The newest snapshot; the first call waits (up to timeout_s) for one."""
+        with self._lock:
+            self._asked = time.monotonic()
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="console-status", daemon=True).start()
+            if self._latest is None:
+                self._fresh.wait_for(lambda: self._latest is not None, timeout_s)
+            return self._latest
+
+    def _run(self) -> None:
+        while True:
+            snapshot = self._take(self._settings)
+            with self._lock:
+                self._latest = snapshot
+                self._fresh.notify_all()
+                if time.monotonic() - self._asked > self._idle_s:
+                    self._running = False
+                    self._latest = None  # an old snapshot is no answer for the next viewer
+                    return
