@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -53,6 +54,12 @@ class FencedError(Exception):
     """The producer cannot go on (fenced by a newer instance, or a fatal error)."""
 
 
+#: Seconds a transactional call may overrun its own timeout before the producer is
+#: given up for hung (see :meth:`BatchWriter._bounded`).
+HUNG_GRACE_S = 10.0
+_PENDING = object()
+
+
 class BatchWriter:
     """A transactional producer with the processor's transactional id."""
 
@@ -80,10 +87,15 @@ class BatchWriter:
             }
         )
         # Fences an earlier incarnation with the same id and aborts what it left open.
+        self._hung = False
         self._producer.init_transactions(timeout_s)
 
     def close(self) -> None:
-        """Deliver what can be delivered; a fenced producer has nothing to deliver."""
+        """Deliver what can be delivered; a fenced producer has nothing to deliver, and a
+        hung one is left as it is (its successor's ``init_transactions`` fences it and
+        aborts its open transaction)."""
+        if self._hung:
+            return
         try:
             self._producer.flush(5)
         except KafkaException as exc:
@@ -157,7 +169,12 @@ class BatchWriter:
                 for key in keys:
                     to_changelog(partition, key, None)
             self._flush(failures)
-            self._producer.send_offsets_to_transaction(offsets, group_metadata, self.timeout_s)
+            self._bounded(
+                "send_offsets_to_transaction",
+                lambda: self._producer.send_offsets_to_transaction(
+                    offsets, group_metadata, self.timeout_s
+                ),
+            )
             self._commit()
         except KafkaException as exc:
             self._abort_after(exc.args[0])
@@ -223,7 +240,9 @@ class BatchWriter:
         """Commit; a retriable error (a timeout) retries the same transaction."""
         while True:
             try:
-                self._producer.commit_transaction(self.timeout_s)
+                self._bounded(
+                    "commit_transaction", lambda: self._producer.commit_transaction(self.timeout_s)
+                )
                 return
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
@@ -232,13 +251,48 @@ class BatchWriter:
                     continue
                 raise
 
+    def _bounded(self, what: str, call: Callable[[], object]) -> None:
+        """Run a blocking transactional call, but never wait on it for ever.
+
+        librdkafka can block in ``send_offsets_to_transaction`` past its timeout when
+        the group coordinator's broker died (confluentinc/librdkafka#5456, #5511: the
+        coordinator request's timeout is never checked). The call runs on a helper
+        thread; if it has not returned ``HUNG_GRACE_S`` after its own timeout, this
+        producer is given up (:class:`FencedError`): the processor builds its
+        clients afresh, and the new producer's ``init_transactions`` fences this one
+        and aborts its open transaction, so nothing of the batch is visible and the
+        batch is read again from the committed offsets.
+        """
+        outcome: list[object] = [_PENDING]
+
+        def run() -> None:
+            try:
+                call()
+                outcome[0] = None
+            except BaseException as exc:  # handed over to the caller, raised there
+                outcome[0] = exc
+
+        helper = threading.Thread(target=run, name=f"txn-{what}", daemon=True)
+        helper.start()
+        helper.join(self.timeout_s + HUNG_GRACE_S)
+        if outcome[0] is _PENDING:
+            self._hung = True
+            raise FencedError(
+                f"{what} did not return within {self.timeout_s + HUNG_GRACE_S:.0f} s "
+                "(the coordinator's broker is gone; librdkafka#5456)"
+            )
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+
     def _abort_after(self, err: KafkaError | None, why: str = "") -> None:
         """Abort the open transaction, then raise AbortedError (FencedError when fatal)."""
         if err is not None and err.fatal():
             raise FencedError(f"producer: {err}")
         for _ in range(5):
             try:
-                self._producer.abort_transaction(self.timeout_s)
+                self._bounded(
+                    "abort_transaction", lambda: self._producer.abort_transaction(self.timeout_s)
+                )
                 break
             except KafkaException as exc:
                 abort_err: KafkaError = exc.args[0]
