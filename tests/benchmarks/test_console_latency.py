@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import random
 import statistics
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import psycopg
 import pytest
 from elasticsearch import Elasticsearch
@@ -32,7 +28,8 @@ from read_models.search.index import ensure_index
 from read_models.search.writer import SearchSink
 from schemas.settings import Settings
 from tests.benchmarks.test_query_side import BRANDS, WORDS, batches
-from tests.fixtures.workers import free_port_block, settings_env
+from tests.fixtures.apis import api_process
+from tests.fixtures.workers import free_port_block
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 
@@ -55,23 +52,8 @@ def console(module_settings: Settings, es: Elasticsearch) -> Iterator[str]:
             search_sink.apply(batch)
             pricing_sink.apply(batch)
     es.indices.refresh(index=settings.search_index)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "api", "queries"],
-        env={**settings_env(settings), "EVENTCART_QUERY_API_PORT": str(settings.query_api_port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{settings.query_api_port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(30)
+    with api_process(settings, "queries", settings.query_api_port):
+        yield f"http://127.0.0.1:{settings.query_api_port}"
 
 
 def queries(n: int) -> list[str]:

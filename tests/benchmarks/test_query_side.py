@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -40,7 +38,8 @@ from read_models.search.query_body import build_query
 from read_models.search.writer import SearchSink
 from schemas.settings import Settings
 from streams.catalog import Accepted, ProductState, decide, evolve_all
-from tests.fixtures.workers import free_port_block, settings_env
+from tests.fixtures.apis import api_process
+from tests.fixtures.workers import free_port_block
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 
@@ -114,23 +113,8 @@ def filled(module_settings: Settings, es: Elasticsearch) -> Settings:
 
 @pytest.fixture(scope="module")
 def api(filled: Settings) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "api", "queries"],
-        env={**settings_env(filled), "EVENTCART_QUERY_API_PORT": str(filled.query_api_port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{filled.query_api_port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(30)
+    with api_process(filled, "queries", filled.query_api_port):
+        yield f"http://127.0.0.1:{filled.query_api_port}"
 
 
 def search_mix(n: int) -> list[dict[str, Any]]:

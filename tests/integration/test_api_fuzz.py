@@ -3,12 +3,8 @@ generated from their OpenAPI documents makes either answer with a server error."
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -17,30 +13,8 @@ from schemathesis.checks import not_a_server_error
 from producers import commands as c
 from producers.client import CommandClient
 from schemas.settings import Settings
-from tests.fixtures.workers import Worker, free_port_block, settings_env
-
-
-def serve(settings: Settings, which: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **settings_env(settings),
-        "EVENTCART_COMMAND_API_PORT": str(port),
-        "EVENTCART_QUERY_API_PORT": str(port),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "api", which],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"the {which} API did not start")
+from tests.fixtures.apis import api_process
+from tests.fixtures.workers import Worker, free_port_block
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +27,11 @@ def apis(
         client.send(c.register_product("FUZZ-1", "Fuzz kettle"), timeout_s=120)
         client.send(c.change_price("FUZZ-1", "12.00", "EUR"))
     ports = free_port_block(2)
-    procs = [
-        serve(module_settings, "commands", ports),
-        serve(module_settings, "queries", ports + 1),
-    ]
-    yield {"commands": f"http://127.0.0.1:{ports}", "queries": f"http://127.0.0.1:{ports + 1}"}
-    for proc in procs:
-        proc.terminate()
-        proc.wait(30)
+    with (
+        api_process(module_settings, "commands", ports),
+        api_process(module_settings, "queries", ports + 1),
+    ):
+        yield {"commands": f"http://127.0.0.1:{ports}", "queries": f"http://127.0.0.1:{ports + 1}"}
 
 
 def fuzz(schema: schemathesis.BaseSchema, headers: dict[str, str] | None = None) -> int:

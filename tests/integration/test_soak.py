@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -36,7 +35,8 @@ from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient
 from schemas.settings import Settings
-from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
+from tests.fixtures.apis import api_process
+from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.rss import MIB, RssSampler
 from tests.fixtures.workers import (
@@ -44,7 +44,6 @@ from tests.fixtures.workers import (
     SKIP_IN_CONTAINERS,
     Worker,
     free_port_block,
-    settings_env,
 )
 
 pytestmark = [pytest.mark.long, pytest.mark.soak]
@@ -54,33 +53,12 @@ KILL_EVERY_S = 60
 HTTP_SKUS = [f"H-{i:03d}" for i in range(100)]
 
 
+@dataclass
 class Api:
-    """`eventcart api commands|queries` as its own process, on a port of its own."""
+    """A running API process and its address."""
 
-    def __init__(self, settings: Settings, kind: str, port: int, log: Path) -> None:
-        env = settings_env(settings)
-        env["EVENTCART_COMMAND_API_PORT" if kind == "commands" else "EVENTCART_QUERY_API_PORT"] = (
-            str(port)
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ops.cli", "api", kind],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(self._answers, 120, f"the {kind} API")
-
-    def _answers(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+    url: str
+    proc: subprocess.Popen[bytes]
 
 
 class HttpTrickle:
@@ -153,11 +131,14 @@ def soak_minutes(request: pytest.FixtureRequest) -> float:
 @pytest.fixture
 def apis(module_settings: Settings) -> Iterator[tuple[Api, Api]]:
     port = free_port_block(2)
-    commands = Api(module_settings, "commands", port, module_settings.home / "api-commands.log")
-    queries = Api(module_settings, "queries", port + 1, module_settings.home / "api-queries.log")
-    yield commands, queries
-    commands.stop()
-    queries.stop()
+    with (
+        api_process(module_settings, "commands", port) as commands,
+        api_process(module_settings, "queries", port + 1) as queries,
+    ):
+        yield (
+            Api(f"http://127.0.0.1:{port}", commands),
+            Api(f"http://127.0.0.1:{port + 1}", queries),
+        )
 
 
 def test_soak(
