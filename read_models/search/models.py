@@ -254,3 +254,10 @@ class SearchResult(BaseModel):
         description="Pass as `cursor` (same query) for the next page; None on the last page."
     )
     page: int | None = Field(description="The page number when paging by page; None with a cursor.")
+    relaxed: bool = Field(
+        default=False,
+        description=(
+            "True when no product has every word of `q` (with its typo tolerance) and "
+            "the hits are the products with most of the words instead."
+        ),
+    )

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
+from read_models.search.cursor import encode_cursor
 from read_models.search.models import (
     MAX_SUGGEST_PREFIX,
     FacetBucket,
@@ -33,8 +34,9 @@ from read_models.search.query_body import (
     FACET_PRICES,
     PRICE_RANGES,
     build_query,
-    encode_cursor,
+    starts_relaxed,
 )
+from read_models.search.typo_marks import mark_typos
 
 __all__ = ["SearchUnavailable", "get_product", "parse_response", "search", "suggest"]
 
@@ -51,7 +53,7 @@ class SearchUnavailable(Exception):  # noqa: N818 - the name the API layer uses
 # --------------------------------------------------------------------------- parsing
 
 
-def _hit(req: SearchRequest, hit: Mapping[str, Any]) -> SearchHit:
+def _hit(req: SearchRequest, hit: Mapping[str, Any], relaxed: bool) -> SearchHit:
     source: Mapping[str, Any] = hit.get("_source") or {}
     price_doc = (source.get("prices") or {}).get(req.currency)
     price = None
@@ -71,10 +73,9 @@ def _hit(req: SearchRequest, hit: Mapping[str, Any]) -> SearchHit:
         stock=int(source.get("stock", 0)),
         category_path=[str(level) for level in source.get("category_path") or []],
         score=float(score) if score is not None else None,
-        highlights={
-            str(field): [str(fragment) for fragment in fragments]
-            for field, fragments in (hit.get("highlight") or {}).items()
-        },
+        highlights=mark_typos(hit.get("highlight") or {}, req.q, relaxed=relaxed)
+        if req.q is not None
+        else {},
     )
 
 
@@ -101,8 +102,10 @@ def _facets(aggs: Mapping[str, Any]) -> Facets:
     )
 
 
-def parse_response(req: SearchRequest, response: Mapping[str, Any]) -> SearchResult:
-    """The :class:`SearchResult` of the answer to ``build_query(req)`` (pure)."""
+def parse_response(
+    req: SearchRequest, response: Mapping[str, Any], *, relaxed: bool = False
+) -> SearchResult:
+    """The :class:`SearchResult` of the answer to ``build_query(req, relaxed=relaxed)`` (pure)."""
     hits: list[Mapping[str, Any]] = list(response["hits"]["hits"])
     total = int(response["hits"]["total"]["value"])
     if req.cursor is not None:
@@ -110,14 +113,17 @@ def parse_response(req: SearchRequest, response: Mapping[str, Any]) -> SearchRes
         hits = hits[: req.size]
     else:
         has_more = (req.page - 1) * req.size + len(hits) < total
-    next_cursor = encode_cursor(req, hits[-1]["sort"]) if has_more and hits else None
+    next_cursor = (
+        encode_cursor(req, hits[-1]["sort"], relaxed=relaxed) if has_more and hits else None
+    )
     aggs = response.get("aggregations")
     return SearchResult(
         total=total,
-        hits=[_hit(req, hit) for hit in hits],
+        hits=[_hit(req, hit, relaxed) for hit in hits],
         facets=_facets(aggs) if req.facets and aggs is not None else None,
         next_cursor=next_cursor,
         page=req.page if req.cursor is None else None,
+        relaxed=relaxed,
     )
 
 
@@ -147,20 +153,40 @@ def _call(action: str, request: Callable[[], _T]) -> _T:
 
 
 def search(es: Elasticsearch, alias: str, req: SearchRequest) -> SearchResult:
-    """Run ``req`` against the search ``alias``.
+    """Run ``req`` against the search ``alias``; when no product has every word of
+    the text, run it again relaxed (most of the words; the result says so).
 
     Raises:
         ValueError: bad paging or cursor (see :func:`build_query`).
         SearchUnavailable: the cluster cannot answer now.
     """
-    body = build_query(req)
-    # A shard that fails must fail the search (503 when the shard is unavailable),
-    # never silently shrink the hits and facet counts.
-    response = _call(
-        "search",
-        lambda: es.search(index=alias, body=body, allow_partial_search_results=False),
-    )
-    return parse_response(req, response.body)
+    relaxed = starts_relaxed(req)
+
+    def run(body: dict[str, Any]) -> Mapping[str, Any]:
+        # A shard that fails must fail the search (503 when the shard is unavailable),
+        # never silently shrink the hits and facet counts.
+        response = _call(
+            "search",
+            lambda: es.search(
+                index=alias,
+                body=body,
+                allow_partial_search_results=False,
+                # Each shard keeps the hits and facets of a search until its next
+                # refresh that changed something: a search that is repeated (a
+                # storefront's head queries) skips the query and aggregations. Never
+                # stale: the cache is keyed by the shard's reader.
+                request_cache=True,
+            ),
+        )
+        answer: Mapping[str, Any] = response.body
+        return answer
+
+    answer = run(build_query(req, relaxed=relaxed))
+    if req.q is not None and not relaxed and answer["hits"]["total"]["value"] == 0:
+        # No product has every word: show those with most of them.
+        relaxed = True
+        answer = run(build_query(req, relaxed=True))
+    return parse_response(req, answer, relaxed=relaxed)
 
 
 def suggest(es: Elasticsearch, alias: str, prefix: str, size: int = 10) -> list[str]:
@@ -184,6 +210,7 @@ def suggest(es: Elasticsearch, alias: str, prefix: str, size: int = 10) -> list[
     if not prefix:
         return []
     body = {
+        "size": 0,  # suggestions only: no hits to find, fetch or count
         "_source": False,
         "suggest": {
             _SUGGESTION: {

@@ -1,21 +1,22 @@
 """The body of a product search request: pure, so every rule is unit-tested without a cluster.
 
-* :func:`build_query` turns a validated :class:`~read_models.search.models.SearchRequest`
-  into the complete body of an Elasticsearch ``_search`` request. It is pure (no
-  I/O, same input -> same dict), so every rule below is unit-tested without a
-  cluster. :func:`parse_response` is its pure counterpart for the answer.
-* :func:`search`, :func:`suggest` and :func:`get_product` execute against the
-  search alias and translate "the cluster cannot answer now" (connection refused,
-  timeout, 429, 5xx, the alias missing during a rebuild) into
-  :class:`SearchUnavailable`, which the HTTP API turns into a 503.
+:func:`build_query` turns a validated :class:`~read_models.search.models.SearchRequest`
+into the complete body of an Elasticsearch ``_search`` request (no I/O, same
+input -> same dict); :mod:`read_models.search.queries` runs it and parses the answer.
 
 Rules the body follows:
 
+* **Built for capacity.** A storefront's search box must answer hundreds of
+  queries a second on a small cluster, so each clause earns its cost (measured in
+  BENCHMARKS.md, "Search capacity"): the hits are decided by one strict clause set
+  (every word, one typo in a word, the first letter right); ordering clauses are
+  exact, never fuzzy; highlighting uses the words as typed. A query that matches
+  nothing is run again relaxed (most words, two typos) by the caller.
 * **No query syntax from users.** The free text reaches Elasticsearch only as the
-  literal ``query``/``value`` of ``multi_match``, ``match_phrase`` and ``term``
-  queries, never through ``query_string``/``simple_query_string`` (whose syntax a
-  user could abuse to query other fields or build expensive queries). Filter values
-  go into ``term``/``terms``/``range`` queries.
+  literal ``query``/``value`` of ``multi_match``, ``match`` and ``term`` queries,
+  never through ``query_string``/``simple_query_string`` (whose syntax a user
+  could abuse to query other fields or build expensive queries). Filter values go
+  into ``term``/``terms``/``range`` queries.
 * **Only active products.** ``status: active`` is always a filter; discontinued and
   incomplete documents never appear in hits or facet counts.
 * **Facets ignore their own filter.** The facetable filters (brand, category,
@@ -25,25 +26,20 @@ Rules the body follows:
   still lists the other brands. Text, status and attribute filters are in the main
   query and narrow everything.
 * **Stable order.** Every sort ends with ``sku`` (unique), so ``search_after``
-  (the cursor) never skips or repeats a product between pages.
+  (the cursor, :mod:`read_models.search.cursor`) never skips or repeats a product
+  between pages.
 * **Pagination.** ``page``/``size`` use ``from``/``size`` and are refused beyond
-  :data:`MAX_RESULT_WINDOW` (the index's ``max_result_window``). Deeper, a client
-  follows ``next_cursor``: urlsafe base64 of JSON with the last hit's sort values
-  and a fingerprint of the query, so a cursor of another query (other text,
-  filters, currency or sort) is refused. A cursor is not a secret or a signature:
-  forging one only moves the caller's own starting point.
+  :data:`MAX_RESULT_WINDOW` (the index's ``max_result_window``); deeper, a client
+  follows ``next_cursor``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
+from read_models.search.cursor import cursor_relaxed, decode_cursor
 from read_models.search.document import ACTIVE
 from read_models.search.models import SearchRequest
 
@@ -55,10 +51,10 @@ __all__ = [
     "TEXT_FIELDS",
     "build_query",
     "build_sort",
-    "decode_cursor",
-    "encode_cursor",
+    "highlight_body",
     "price_field",
-    "query_fingerprint",
+    "starts_relaxed",
+    "text_query",
 ]
 
 #: from + size may not exceed this (Elasticsearch's default ``index.max_result_window``).
@@ -79,9 +75,6 @@ PRICE_RANGES: tuple[tuple[str, Decimal | None, Decimal | None], ...] = (
     ("200-*", Decimal(200), None),
 )
 
-_CURSOR_VERSION = 1
-_FINGERPRINT_CHARS = 16
-
 # Facet name -> the filter it ignores (a key of _facet_filters).
 FACET_BRANDS = "brands"
 FACET_CATEGORIES = "categories"
@@ -97,58 +90,144 @@ def price_field(currency: str) -> str:
     return f"prices.{currency}.amount"
 
 
-def _text_query(q: str) -> dict[str, Any]:
-    """Relevance for free text: every clause takes ``q`` literally.
+#: Typo tolerance of the query that decides the hits: words of 4 to 11 characters
+#: may have one edit, longer ones two (``AUTO:4,12``), and the first character
+#: must be right. Two edits for every word of six or more characters (``AUTO``)
+#: cost about four times as much (Levenshtein automata of distance 2 are the most
+#: expensive part of a search) and are kept for the relaxed query, which runs
+#: only when this one finds nothing.
+FUZZINESS = "AUTO:4,12"
+RELAXED_FUZZINESS = "AUTO"
+PREFIX_LENGTH = 1
+#: Most index terms one misspelt word may stand for (Elasticsearch's default is 50).
+MAX_EXPANSIONS = 20
 
-    A product must match at least one clause. All words in one field (exactly,
-    then with typos) score highest; for three or more words, products matching
-    most of them (75%) still rank, below; the phrase in the name and the exact
-    name (case-sensitive) push the closest names to the top, and an exact SKU
-    finds its product.
+
+def _word(word: str, fuzziness: str) -> dict[str, Any]:
+    """One word of the text in any of the fields, exactly or with ``fuzziness`` typos."""
+    return {
+        "multi_match": {
+            "query": word,
+            "fields": list(TEXT_FIELDS),
+            "operator": "and",
+            "fuzziness": fuzziness,
+            "prefix_length": PREFIX_LENGTH,
+            "max_expansions": MAX_EXPANSIONS,
+        }
+    }
+
+
+def _every_word(q: str) -> dict[str, Any]:
+    """What a product must have to match: every word of ``q`` in some field, exactly
+    or with a typo, or ``q`` is its SKU.
+
+    The words may be spread over fields ("rechargeable" in the tags, "bike light" in
+    the name). One clause per word gives typo tolerance across fields, which
+    ``cross_fields`` cannot (it has no fuzziness).
     """
-    fields = list(TEXT_FIELDS)
     return {
         "bool": {
             "should": [
                 {
                     "multi_match": {
                         "query": q,
-                        "fields": fields,
-                        "type": "best_fields",
+                        "fields": list(TEXT_FIELDS),
+                        "type": "cross_fields",
                         "operator": "and",
-                        "tie_breaker": 0.3,
                         "boost": 3,
                     }
                 },
-                {
-                    "multi_match": {
-                        "query": q,
-                        "fields": fields,
-                        "type": "best_fields",
-                        "operator": "and",
-                        "fuzziness": "AUTO",
-                        "tie_breaker": 0.3,
-                    }
-                },
-                {
-                    "multi_match": {
-                        "query": q,
-                        "fields": fields,
-                        "type": "best_fields",
-                        "operator": "or",
-                        "minimum_should_match": "2<75%",
-                        "fuzziness": "AUTO",
-                        "tie_breaker": 0.3,
-                        "boost": 0.5,
-                    }
-                },
-                {"match_phrase": {"name": {"query": q, "boost": 4}}},
-                {"term": {"name.raw": {"value": q, "boost": 10}}},
+                {"bool": {"must": [_word(word, FUZZINESS) for word in q.split()]}},
                 # A SKU typed into the search box finds its product first.
                 {"term": {"sku": {"value": q, "boost": 20}}},
             ],
             "minimum_should_match": 1,
         }
+    }
+
+
+def _most_words(q: str) -> dict[str, Any]:
+    """The relaxed match: most of the words (all of one or two, 75% of more), each in
+    any field, with two typos allowed in longer words. Used only when no product has
+    every word."""
+    return {
+        "bool": {
+            "should": [_word(word, RELAXED_FUZZINESS) for word in q.split()],
+            "minimum_should_match": "2<75%",
+        }
+    }
+
+
+def _ranking(q: str) -> list[dict[str, Any]]:
+    """Clauses that only order the matches (none decides what matches).
+
+    All words in one field rank above words spread over several; words in the name
+    above words in the description (a helmet whose description says "pairs well with
+    our bike light" is not a bike light); the phrase in the name and the exact name
+    above the rest. None is fuzzy, so ordering costs little.
+    """
+    return [
+        {
+            "multi_match": {
+                "query": q,
+                "fields": list(TEXT_FIELDS),
+                "type": "best_fields",
+                "operator": "and",
+                "tie_breaker": 0.3,
+                "boost": 3,
+            }
+        },
+        {"match": {"name": {"query": q, "boost": 2}}},
+        {"match_phrase": {"name": {"query": q, "boost": 4}}},
+        {"term": {"name.raw": {"value": q, "boost": 10}}},
+    ]
+
+
+def text_query(q: str, *, relaxed: bool = False) -> dict[str, Any]:
+    """Relevance for free text; every clause takes ``q`` literally.
+
+    The strict query (``relaxed=False``) matches products with every word and is
+    what a search runs first. When it matches nothing (a word the catalog does not
+    have, "red running shoe size 42", or a word with more typos than it forgives),
+    the search runs the relaxed one, which matches most of the words.
+    """
+    match = _most_words(q) if relaxed else _every_word(q)
+    return {"bool": {"must": [match], "should": _ranking(q)}}
+
+
+def highlight_body(q: str) -> dict[str, Any]:
+    """Highlight the words as typed, without the query's typo tolerance.
+
+    The unified highlighter expands a fuzzy query anew for every hit and field: with
+    the search's own query it took about 210 ms of a 225 ms search (20 hits, 100,000
+    products); with this plain one, about 1 ms. The words found through a typo
+    ("runing" finding "running") are marked afterwards in the returned fragments
+    (:mod:`read_models.search.typo_marks`), which is why a field where nothing
+    matched as typed still returns its beginning (``no_match_size``).
+    """
+    return {
+        "type": "plain",
+        "pre_tags": [HIGHLIGHT_PRE_TAG],
+        "post_tags": [HIGHLIGHT_POST_TAG],
+        # escape the product text itself: a fragment is safe to render as HTML
+        "encoder": "html",
+        "highlight_query": {
+            "bool": {
+                "should": [
+                    {"match_phrase": {"name": {"query": q}}},  # the phrase as one match
+                    {"match": {"name": {"query": q}}},
+                    {"match": {"description": {"query": q}}},
+                ]
+            }
+        },
+        "fields": {
+            "name": {"number_of_fragments": 0, "no_match_size": 200},
+            "description": {
+                "fragment_size": 150,
+                "number_of_fragments": 3,
+                "no_match_size": 150,
+            },
+        },
     }
 
 
@@ -190,6 +269,18 @@ def _all_of(clauses: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"bool": {"filter": list(clauses)}}
 
 
+#: The price facet's buckets as Elasticsearch takes them (built once: a Decimal's
+#: text costs more than the rest of a search's body).
+_PRICE_BUCKETS: tuple[dict[str, str], ...] = tuple(
+    {
+        "key": key,
+        **({"from": _decimal_json(low)} if low is not None else {}),
+        **({"to": _decimal_json(high)} if high is not None else {}),
+    }
+    for key, low, high in PRICE_RANGES
+)
+
+
 def _aggregations(
     req: SearchRequest, facet_filters: Mapping[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -202,14 +293,7 @@ def _aggregations(
         FACET_PRICES: {
             "range": {
                 "field": price_field(req.currency),
-                "ranges": [
-                    {
-                        "key": key,
-                        **({"from": _decimal_json(low)} if low is not None else {}),
-                        **({"to": _decimal_json(high)} if high is not None else {}),
-                    }
-                    for key, low, high in PRICE_RANGES
-                ],
+                "ranges": [dict(bucket) for bucket in _PRICE_BUCKETS],
             }
         },
         FACET_AVAILABILITY: {"terms": {"field": "availability", "size": 10}},
@@ -248,7 +332,7 @@ def _window_check(req: SearchRequest, max_result_window: int) -> None:
 
 
 def build_query(
-    req: SearchRequest, *, max_result_window: int = MAX_RESULT_WINDOW
+    req: SearchRequest, *, relaxed: bool = False, max_result_window: int = MAX_RESULT_WINDOW
 ) -> dict[str, Any]:
     """The complete ``_search`` body for ``req`` (pure; see the module docstring).
 
@@ -257,6 +341,9 @@ def build_query(
     absent without such filters), ``aggs`` (when ``req.facets``), ``sort``,
     ``size``, ``from`` (page) or ``search_after`` (cursor), ``highlight`` (when
     there is text and ``req.highlight``), ``track_total_hits``, ``_source``.
+
+    ``relaxed`` asks for the relaxed text query (see :func:`text_query`); a cursor
+    that continues relaxed hits asks for it too.
 
     With a cursor, ``size`` is ``req.size + 1``: the extra hit only tells whether
     there is a next page. Without facets, the facetable filters go into the main
@@ -272,7 +359,8 @@ def build_query(
     if not req.facets:
         filters.extend(facet_filters.values())
 
-    must = _text_query(req.q) if req.q is not None else {"match_all": {}}
+    relaxed = relaxed or starts_relaxed(req)
+    must = text_query(req.q, relaxed=relaxed) if req.q is not None else {"match_all": {}}
     body: dict[str, Any] = {
         "query": {"bool": {"must": [must], "filter": filters}},
         "sort": build_sort(req),
@@ -302,97 +390,10 @@ def build_query(
         body["size"] = req.size
 
     if req.q is not None and req.highlight:
-        body["highlight"] = {
-            "pre_tags": [HIGHLIGHT_PRE_TAG],
-            "post_tags": [HIGHLIGHT_POST_TAG],
-            # escape the product text itself: a fragment is safe to render as HTML
-            "encoder": "html",
-            "fields": {
-                "name": {"number_of_fragments": 0},
-                "description": {"fragment_size": 150, "number_of_fragments": 3},
-            },
-        }
+        body["highlight"] = highlight_body(req.q)
     return body
 
 
-# --------------------------------------------------------------------------- cursor
-
-
-def query_fingerprint(req: SearchRequest) -> str:
-    """What decides the hits and their order; a cursor is valid only for the same.
-
-    Page, size, facets and highlighting do not change the order, so a client may
-    change them while following cursors.
-    """
-    canonical = {
-        "q": req.q,
-        "brand": sorted(req.brand),
-        "category": req.category,
-        "currency": req.currency,
-        "min_price": None if req.min_price is None else _decimal_json(req.min_price),
-        "max_price": None if req.max_price is None else _decimal_json(req.max_price),
-        "in_stock": req.in_stock,
-        "attributes": sorted(req.attributes.items()),
-        "sort": req.sort,
-    }
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:_FINGERPRINT_CHARS]
-
-
-def encode_cursor(req: SearchRequest, sort_values: Sequence[Any]) -> str:
-    """The opaque cursor continuing ``req`` after a hit with ``sort_values``."""
-    payload = {"v": _CURSOR_VERSION, "h": query_fingerprint(req), "s": list(sort_values)}
-    raw = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _invalid_cursor(detail: str) -> NoReturn:
-    raise ValueError(f"invalid cursor: {detail}; use the next_cursor of a search result")
-
-
-def _reject_constant(name: str) -> NoReturn:
-    _invalid_cursor(f"non-finite number {name}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def decode_cursor(req: SearchRequest, cursor: str) -> list[Any]:
-    """The ``search_after`` values in ``cursor``, checked against ``req``.
-
-    Raises:
-        ValueError: the cursor is not one this module made ("invalid cursor"), or
-            it was made for another query ("cursor does not belong to this query").
-    """
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _invalid_cursor(f"cannot decode it ({type(exc).__name__})")
-    if not isinstance(payload, dict) or set(payload) != {"v", "h", "s"}:
-        _invalid_cursor("unexpected content")
-    if payload["v"] != _CURSOR_VERSION:
-        _invalid_cursor(f"unknown cursor version {payload['v']!r}")
-    if payload["h"] != query_fingerprint(req):
-        raise ValueError(
-            "cursor does not belong to this query: a cursor only continues the search "
-            "(text, filters, currency, sort) it came from"
-        )
-    values = payload["s"]
-    expected = build_sort(req)
-    if not isinstance(values, list) or len(values) != len(expected):
-        _invalid_cursor("wrong number of sort values")
-    first, sku = values
-    if not isinstance(sku, str):
-        _invalid_cursor("the SKU sort value is not a string")
-    if req.sort in ("price_asc", "price_desc"):
-        # a product without a price sorts as +/-Infinity, which ES writes as a string
-        ok = _is_number(first) or first in ("Infinity", "-Infinity")
-    elif req.sort == "newest":
-        ok = isinstance(first, int) and not isinstance(first, bool)
-    else:
-        ok = _is_number(first)
-    if not ok:
-        _invalid_cursor(f"sort value {first!r} does not fit sort {req.sort!r}")
-    return [first, sku]
+def starts_relaxed(req: SearchRequest) -> bool:
+    """True when ``req`` continues, by its cursor, the hits of the relaxed query."""
+    return req.q is not None and req.cursor is not None and cursor_relaxed(req, req.cursor)

@@ -560,7 +560,7 @@ def test_highlights(run: Callable[..., SearchResult]) -> None:
     assert hit.sku == "TR-1"
     assert hit.highlights == {"description": ["Light trail running shoe for <em>rocky</em> paths"]}
     top = run(q="trail runner").hits[0]
-    assert top.highlights["name"] == ["<em>Trail Runner</em>"]  # the phrase, as one match
+    assert top.highlights["name"] == ["<em>Trail</em> <em>Runner</em>"]
     # the product's own text is HTML-escaped; only the match markers are tags
     [comfy] = run(q="comfy").hits
     assert comfy.highlights["description"] == [

@@ -12,17 +12,26 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from read_models.search.models import SearchRequest
-from read_models.search.queries import parse_response
-from read_models.search.query_body import (
-    HIGHLIGHT_POST_TAG,
-    HIGHLIGHT_PRE_TAG,
-    MAX_RESULT_WINDOW,
-    build_query,
-    build_sort,
+from read_models.search.cursor import (
+    cursor_relaxed,
     decode_cursor,
     encode_cursor,
     query_fingerprint,
+)
+from read_models.search.models import SearchRequest
+from read_models.search.queries import parse_response
+from read_models.search.query_body import (
+    FUZZINESS,
+    HIGHLIGHT_POST_TAG,
+    HIGHLIGHT_PRE_TAG,
+    MAX_EXPANSIONS,
+    MAX_RESULT_WINDOW,
+    PREFIX_LENGTH,
+    RELAXED_FUZZINESS,
+    TEXT_FIELDS,
+    build_query,
+    build_sort,
+    starts_relaxed,
 )
 
 #: Query types that take user text literally (no syntax of their own).
@@ -80,18 +89,75 @@ def test_user_text_reaches_es_only_through_literal_queries(text: str) -> None:
     # the text is never spliced into a field name or another string
     serialized = json.dumps(body)
     assert serialized.count(json.dumps(text)[1:-1]) == len(places)
+    # its words, one clause each for typo tolerance, likewise
+    for word in [word for word in text.split() if word != text]:
+        for path in [path for path, value in walk(body) if value == word]:
+            assert path[-1] == "query" and "multi_match" in path, path
+    relaxed = build_query(SearchRequest(q=text), relaxed=True)
+    assert not {key for path, _ in walk(relaxed) for key in path} & SYNTAX_QUERIES
 
 
-def test_the_text_query_is_fuzzy_and_all_words_with_a_partial_fallback() -> None:
-    body = build_query(SearchRequest(q="runnign shoes"))
-    [must] = body["query"]["bool"]["must"]
-    should = must["bool"]["should"]
-    assert must["bool"]["minimum_should_match"] == 1
-    multi = [c["multi_match"] for c in should if "multi_match" in c]
-    assert all(m["fields"] == ["name^3", "brand^2", "tags^2", "description"] for m in multi)
-    assert any(m.get("fuzziness") == "AUTO" and m["operator"] == "and" for m in multi)
-    assert any(m["operator"] == "or" and "minimum_should_match" in m for m in multi)
-    assert {"match_phrase": {"name": {"query": "runnign shoes", "boost": 4}}} in should
+def _text(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the clause that decides the matches, the clauses that only order them)."""
+    [text] = body["query"]["bool"]["must"]
+    [match] = text["bool"]["must"]
+    return match, text["bool"]["should"]
+
+
+def test_a_product_matches_with_every_word_in_any_field_one_typo_allowed_or_by_its_sku() -> None:
+    match, _ = _text(build_query(SearchRequest(q="runnign shoes")))
+    assert match["bool"]["minimum_should_match"] == 1
+    exact, typo_tolerant, sku = match["bool"]["should"]
+    assert exact["multi_match"]["type"] == "cross_fields"
+    assert exact["multi_match"]["operator"] == "and"
+    words = [clause["multi_match"] for clause in typo_tolerant["bool"]["must"]]
+    assert [w["query"] for w in words] == ["runnign", "shoes"]
+    for word in words:
+        assert word["fields"] == list(TEXT_FIELDS)
+        assert (word["fuzziness"], word["prefix_length"], word["max_expansions"]) == (
+            FUZZINESS,
+            PREFIX_LENGTH,
+            MAX_EXPANSIONS,
+        )
+    assert FUZZINESS == "AUTO:4,12" and PREFIX_LENGTH >= 1 and MAX_EXPANSIONS <= 50
+    assert sku == {"term": {"sku": {"value": "runnign shoes", "boost": 20}}}
+
+
+def test_the_clauses_that_order_the_matches_are_never_fuzzy() -> None:
+    _, ordering = _text(build_query(SearchRequest(q="red runing shoe")))
+    assert ordering, "there are ordering clauses"
+    assert not [path for path, _ in walk(ordering) if path and path[-1] == "fuzziness"]
+    assert {"match_phrase": {"name": {"query": "red runing shoe", "boost": 4}}} in ordering
+    assert {"term": {"name.raw": {"value": "red runing shoe", "boost": 10}}} in ordering
+
+
+def test_the_relaxed_query_matches_most_words_with_two_typos() -> None:
+    match, ordering = _text(build_query(SearchRequest(q="red running shoe size 42"), relaxed=True))
+    assert match["bool"]["minimum_should_match"] == "2<75%"
+    words = [clause["multi_match"] for clause in match["bool"]["should"]]
+    assert [w["query"] for w in words] == ["red", "running", "shoe", "size", "42"]
+    assert {w["fuzziness"] for w in words} == {RELAXED_FUZZINESS} == {"AUTO"}
+    assert ordering == _text(build_query(SearchRequest(q="red running shoe size 42")))[1]
+    # without text there is nothing to relax
+    assert build_query(SearchRequest(), relaxed=True)["query"]["bool"]["must"] == [
+        {"match_all": {}}
+    ]
+
+
+def test_a_cursor_continues_relaxed_hits_relaxed() -> None:
+    req = SearchRequest(q="red running shoe size 42")
+    strict = encode_cursor(req, [1.5, "SKU-1"])
+    relaxed = encode_cursor(req, [1.5, "SKU-1"], relaxed=True)
+    assert not cursor_relaxed(req, strict) and cursor_relaxed(req, relaxed)
+    following = req.model_copy(update={"cursor": relaxed})
+    assert starts_relaxed(following)
+    assert not starts_relaxed(req.model_copy(update={"cursor": strict}))
+    assert _text(build_query(following))[0]["bool"]["minimum_should_match"] == "2<75%"
+    for bad in ({"r": False}, {"r": 1}, {"x": True}):
+        payload = {"v": 1, "h": query_fingerprint(req), "s": [1.5, "SKU-1"], **bad}
+        forged = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+        with pytest.raises(ValueError, match="invalid cursor"):
+            decode_cursor(req, forged)
 
 
 def test_no_text_is_match_all_and_blank_text_is_no_text() -> None:
@@ -379,8 +445,8 @@ def test_cursor_values_must_fit_the_sort() -> None:
 # --------------------------------------------------------------------------- highlight
 
 
-def test_highlight_name_and_description_with_em_tags() -> None:
-    highlight = build_query(SearchRequest(q="shoe"))["highlight"]
+def test_highlight_name_and_description_with_em_tags_and_the_words_as_typed() -> None:
+    highlight = build_query(SearchRequest(q="red runing shoe"))["highlight"]
     assert (highlight["pre_tags"], highlight["post_tags"]) == (
         [HIGHLIGHT_PRE_TAG],
         [HIGHLIGHT_POST_TAG],
@@ -388,6 +454,16 @@ def test_highlight_name_and_description_with_em_tags() -> None:
     assert (HIGHLIGHT_PRE_TAG, HIGHLIGHT_POST_TAG) == ("<em>", "</em>")
     assert set(highlight["fields"]) == {"name", "description"}
     assert highlight["encoder"] == "html"
+    # the highlighter gets a plain query: a fuzzy one is expanded anew for every hit
+    assert highlight["highlight_query"] == {
+        "bool": {
+            "should": [
+                {"match_phrase": {"name": {"query": "red runing shoe"}}},
+                {"match": {"name": {"query": "red runing shoe"}}},
+                {"match": {"description": {"query": "red runing shoe"}}},
+            ]
+        }
+    }
     assert "highlight" not in build_query(SearchRequest(q="shoe", highlight=False))
 
 
