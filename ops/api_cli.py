@@ -29,11 +29,8 @@ def queries() -> None:
 
     The console's pages are at / (catalog), /catalog/SKU and /operations; the JSON
     API's OpenAPI docs at /docs. It reads PostgreSQL as the read-only role.
+    EVENTCART_QUERY_API_WORKERS processes share the port (default 1).
     """
-    from ops.console import mount
-    from read_models.query_api import create_app, serve
+    from read_models.query_api import serve
 
-    settings = get_settings()
-    app = create_app(settings)
-    mount(app, settings)
-    serve(settings, app)
+    serve(get_settings(), "ops.console.app:create_app_with_console")

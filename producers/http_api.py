@@ -117,6 +117,9 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             "<token>`."
         ),
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks look up providers on every request,
+        # although nothing here exports telemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes)
 

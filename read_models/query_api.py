@@ -21,14 +21,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio.to_thread
 from elasticsearch import BadRequestError
 from fastapi import Body, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field, ValidationError
@@ -39,7 +37,8 @@ from read_models.pricing.models import OmnibusPrice, PriceInterval, PricePoint, 
 from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
-from read_models.search.models import SearchRequest, SearchResult
+from read_models.search.models import SearchResult
+from read_models.search_params import SearchQuery
 from schemas import preflight
 from schemas.api_exposure import check_api_exposure
 from schemas.connections import postgres_conninfo
@@ -196,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=__doc__,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks look up providers on every request (4% of
+        # a search's CPU in the API) although nothing here exports telemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     _errors(app)
 
@@ -211,64 +213,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/search", response_model=SearchResult, tags=["search"])
     async def search_products(
         request: Request,
-        q: Annotated[str | None, Query(max_length=200, description="free text (no syntax)")] = None,
-        brand: Annotated[list[str] | None, Query(max_length=20)] = None,
-        category: Annotated[
-            str | None, Query(max_length=1100, description="e.g. Shoes/Running")
-        ] = None,
-        currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "EUR",
-        min_price: Annotated[Decimal | None, Query(ge=0)] = None,
-        max_price: Annotated[Decimal | None, Query(ge=0)] = None,
-        in_stock: bool | None = None,
-        attr: Annotated[
-            list[str] | None, Query(max_length=10, description="attribute filter key:value")
-        ] = None,
-        sort: Literal["relevance", "price_asc", "price_desc", "newest"] = "relevance",
-        page: Annotated[int, Query(ge=1, le=100)] = 1,
-        size: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=2000)] = None,
-        facets: bool = True,
-        facet_size: Annotated[int, Query(ge=1, le=50)] = 10,
-        highlight: bool = True,
-        min_position: MinPosition = None,
-        wait_ms: WaitMs = 2000,
+        query: Annotated[SearchQuery, Query()],
         x_min_position: MinPositionHeader = None,
     ) -> SearchResult:
         """Full-text search with typo tolerance, filters, facets, sorting and pagination."""
-        attributes: dict[str, str] = {}
-        for pair in attr or []:
-            key, sep, value = pair.partition(":")
-            if not sep:
-                raise RequestValidationError(
-                    [
-                        {
-                            "loc": ("query", "attr"),
-                            "msg": "attr must be key:value",
-                            "type": "value_error",
-                        }
-                    ]
-                )
-            attributes[key] = value
-        req = SearchRequest(
-            q=q,
-            brand=brand or [],
-            category=category,
-            currency=currency,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            attributes=attributes,
-            sort=sort,
-            page=page,
-            size=size,
-            cursor=cursor,
-            facets=facets,
-            facet_size=facet_size,
-            highlight=highlight,
-        )
+        req = query.request()
+        min_position, wait_ms = query.min_position, query.wait_ms
         stores = stores_of(request)
         await stores.consistent("search", min_position or x_min_position, wait_ms, searchable=True)
-        return await stores.run(search.search, stores.es, stores.alias, req)
+        result = await stores.run(search.search, stores.es, stores.alias, req)
+        # Serialised once: FastAPI would validate the model again before dumping it,
+        # and a search's result is the API's largest answer.
+        return Response(result.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
 
     @app.get("/suggest", tags=["search"])
     async def suggest(
@@ -461,10 +417,14 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse(status_code=500, content={"detail": "internal error"})
 
 
-def serve(settings: Settings | None = None, app: FastAPI | None = None) -> None:
-    """Run the query API (or ``app``, one made by :func:`create_app` and extended, as
-    ``eventcart api queries`` adds the web console) on
-    EVENTCART_API_HOST:EVENTCART_QUERY_API_PORT.
+def serve(settings: Settings | None = None, factory: str = f"{__name__}:create_app") -> None:
+    """Run the query API on EVENTCART_API_HOST:EVENTCART_QUERY_API_PORT in
+    EVENTCART_QUERY_API_WORKERS processes.
+
+    ``factory`` is the import path of a function that makes the app from the
+    environment's settings (:func:`create_app`, or ``eventcart api queries``'s
+    own, which adds the web console): each worker process makes its own, with its
+    own Elasticsearch client and PostgreSQL pool.
 
     Before it listens it refuses, as the command API does, a non-loopback host
     while EVENTCART_API_TOKEN is still the default (a deployment that has not set
@@ -477,8 +437,10 @@ def serve(settings: Settings | None = None, app: FastAPI | None = None) -> None:
     check_api_exposure(settings.api_host, settings.api_token.get_secret_value(), "the query API")
     preflight.check(settings, elasticsearch=True, postgres_reader=True)
     uvicorn.run(
-        app or create_app(settings),
+        factory,
+        factory=True,
         host=settings.api_host,
         port=settings.query_api_port,
+        workers=settings.query_api_workers,
         log_level="warning",
     )

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     command_api_port: int = 8001
     query_api_port: int = 8002
+    #: Processes serving the query API, all on query_api_port, each with its own
+    #: Elasticsearch client and PostgreSQL pool. Two: on 2 cores shared with
+    #: Elasticsearch, a second process served 15-30% more searches than one (one
+    #: process's threads queue for its interpreter lock; BENCHMARKS.md, "Search
+    #: capacity"). Add one per two cores the stores leave free.
+    query_api_workers: int = Field(default=2, ge=1, le=64)
     api_max_body_bytes: int = 64 * 1024
 
     # --- web console (served by the query API) ----------------------------

@@ -31,11 +31,11 @@ from psycopg import Connection
 
 from ops.console import catalog_view, commands, operations, price_chart
 from read_models.pricing import queries as pricing
-from read_models.query_api import SKU_PATTERN, NotYetConsistent, Stores
+from read_models.query_api import SKU_PATTERN, NotYetConsistent, Stores, create_app
 from read_models.search import queries as search
 from read_models.search.models import MAX_SUGGEST_PREFIX, SortOrder
 from read_models.search.query_body import PRICE_RANGES
-from schemas.settings import Settings
+from schemas.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
 #: Only what the package serves: no CDN, no inline script (the series travels as JSON data).
@@ -50,6 +50,15 @@ PRICE_WAIT_MS = 5000
 _MAX_FORM_BYTES = 1024
 _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
 _PRICE_KEYS = "|".join(re.escape(key) for key, _, _ in PRICE_RANGES)
+
+
+def create_app_with_console() -> FastAPI:
+    """The query API's app with the console mounted, from the environment's settings:
+    what each process of ``eventcart api queries`` serves."""
+    settings = get_settings()
+    app = create_app(settings)
+    mount(app, settings)
+    return app
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
