@@ -19,6 +19,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="folder for the console's browser-test screenshots (default: a temporary one)",
     )
     parser.addoption(
+        "--capacity-products",
+        default="100000,1000000",
+        help="catalog sizes of the search capacity benchmark, comma-separated",
+    )
+    parser.addoption(
+        "--capacity-seconds",
+        type=float,
+        default=20.0,
+        help="seconds per load run of the search capacity benchmark (default 20)",
+    )
+    parser.addoption(
+        "--capacity-fresh",
+        action="store_true",
+        help="index the search capacity benchmark's catalog anew (default: keep it)",
+    )
+    parser.addoption(
         "--soak-minutes",
         type=float,
         default=20.0,

@@ -1,0 +1,3 @@
+module eventcart/loadgen
+
+go 1.22
