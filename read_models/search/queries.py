@@ -36,7 +36,7 @@ from read_models.search.query_body import (
     build_query,
     starts_relaxed,
 )
-from read_models.search.typo_marks import mark_typos
+from read_models.search.typo_marks import TypoMarks
 
 __all__ = ["SearchUnavailable", "get_product", "parse_response", "search", "suggest"]
 
@@ -53,7 +53,7 @@ class SearchUnavailable(Exception):  # noqa: N818 - the name the API layer uses
 # --------------------------------------------------------------------------- parsing
 
 
-def _hit(req: SearchRequest, hit: Mapping[str, Any], relaxed: bool) -> SearchHit:
+def _hit(req: SearchRequest, hit: Mapping[str, Any], marks: TypoMarks | None) -> SearchHit:
     source: Mapping[str, Any] = hit.get("_source") or {}
     price_doc = (source.get("prices") or {}).get(req.currency)
     price = None
@@ -73,9 +73,7 @@ def _hit(req: SearchRequest, hit: Mapping[str, Any], relaxed: bool) -> SearchHit
         stock=int(source.get("stock", 0)),
         category_path=[str(level) for level in source.get("category_path") or []],
         score=float(score) if score is not None else None,
-        highlights=mark_typos(hit.get("highlight") or {}, req.q, relaxed=relaxed)
-        if req.q is not None
-        else {},
+        highlights=marks.mark(hit.get("highlight") or {}) if marks is not None else {},
     )
 
 
@@ -117,9 +115,10 @@ def parse_response(
         encode_cursor(req, hits[-1]["sort"], relaxed=relaxed) if has_more and hits else None
     )
     aggs = response.get("aggregations")
+    marks = TypoMarks(req.q, relaxed=relaxed) if req.q is not None and req.highlight else None
     return SearchResult(
         total=total,
-        hits=[_hit(req, hit, relaxed) for hit in hits],
+        hits=[_hit(req, hit, marks) for hit in hits],
         facets=_facets(aggs) if req.facets and aggs is not None else None,
         next_cursor=next_cursor,
         page=req.page if req.cursor is None else None,

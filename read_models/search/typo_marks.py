@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from rapidfuzz.distance import OSA
 
-__all__ = ["allowed_edits", "mark_typos", "query_words"]
+__all__ = ["TypoMarks", "allowed_edits", "mark_typos", "query_words"]
 
 PRE_TAG = "<em>"
 POST_TAG = "</em>"
@@ -68,25 +68,37 @@ def _candidates(fuzzy: Sequence[tuple[str, int]]) -> re.Pattern[str]:
     )
 
 
-def mark_typos(
-    highlights: Mapping[str, Sequence[str]], q: str, *, relaxed: bool = False
-) -> dict[str, list[str]]:
-    """The fragments with the typo matches marked too; fragments left without any
-    mark (Elasticsearch's ``no_match_size`` text of a field where nothing matched
-    as typed) are dropped, and so is a field left without fragments."""
-    fuzzy = [(w, e) for w in query_words(q) if (e := allowed_edits(w, relaxed=relaxed))]
-    pattern = _candidates(fuzzy) if fuzzy else None
+class TypoMarks:
+    """The marking of one query, built once and applied to every hit of its answer."""
 
-    def replace(match: re.Match[str]) -> str:
+    def __init__(self, q: str, *, relaxed: bool = False) -> None:
+        self._fuzzy = [(w, e) for w in query_words(q) if (e := allowed_edits(w, relaxed=relaxed))]
+        self._pattern = _candidates(self._fuzzy) if self._fuzzy else None
+
+    def _replace(self, match: re.Match[str]) -> str:
         token = match.group(0)
-        if token.startswith(("<em>", "&")) or not _near(token, fuzzy):
+        if token.startswith(("<em>", "&")) or not _near(token, self._fuzzy):
             return token
         return f"{PRE_TAG}{token}{POST_TAG}"
 
-    out: dict[str, list[str]] = {}
-    for field, fragments in highlights.items():
-        marked = [pattern.sub(replace, f) for f in fragments] if pattern else list(fragments)
-        kept = [fragment for fragment in marked if PRE_TAG in fragment]
-        if kept:
-            out[field] = kept
-    return out
+    def mark(self, highlights: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+        """The fragments with the typo matches marked too; fragments left without any
+        mark (Elasticsearch's ``no_match_size`` text of a field where nothing matched
+        as typed) are dropped, and so is a field left without fragments."""
+        out: dict[str, list[str]] = {}
+        for field, fragments in highlights.items():
+            if self._pattern is None:
+                marked = list(fragments)
+            else:
+                marked = [self._pattern.sub(self._replace, f) for f in fragments]
+            kept = [fragment for fragment in marked if PRE_TAG in fragment]
+            if kept:
+                out[field] = kept
+        return out
+
+
+def mark_typos(
+    highlights: Mapping[str, Sequence[str]], q: str, *, relaxed: bool = False
+) -> dict[str, list[str]]:
+    """:meth:`TypoMarks.mark` for one set of fragments."""
+    return TypoMarks(q, relaxed=relaxed).mark(highlights)
