@@ -113,13 +113,15 @@ class DeadLetterWriter:
     """
 
     def __init__(self, connection: Mapping[str, Any], topic: str, consumer: str) -> None:
-        """``connection``: librdkafka's connection properties (``schemas.connections.kafka_config``)."""
+        """``connection``: librdkafka's connection properties (``schemas.config.connections.kafka_config``)."""
         self.topic, self.consumer = topic, consumer
         self._producer = Producer(
             {
                 **connection,
                 "enable.idempotence": True,
-                "compression.type": "lz4",
+                # as the processor's output: readable by any client without a codec package
+                "compression.type": "gzip",
+                "compression.level": 1,
                 "linger.ms": 5,
                 "message.max.bytes": 1024 * 1024,
             }
