@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run down test test-long install stack-up stack-down lint typecheck bench clean
+.PHONY: run down test unit test-long install stack-up stack-down lint typecheck bench clean
 
 run: install
 	$(BIN)/eventcart up
@@ -17,6 +17,10 @@ down: install
 
 test: install stack-up
 	$(BIN)/pytest -m "not benchmark and not long" tests
+
+# The pure tests alone: no service, a few seconds.
+unit: install
+	$(BIN)/pytest tests/unit
 
 install: $(STAMP)
 

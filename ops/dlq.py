@@ -1,11 +1,11 @@
 """Dead letters: read them, and re-drive them once the cause is fixed.
 
 Re-driving goes through the same code as the live consumer: a projection's dead
-letter is decoded (with upcasting) and handed to the same sink; a command is
-produced again onto the commands topic with its key. Sinks guard by each SKU's
-version, so a re-driven event that a later event of its SKU already superseded
-changes nothing and is reported as such (a full `eventcart replay` rebuilds the
-read model when the gap matters).
+letter is decoded (with upcasting) and driven through the same step into a sink
+that decides by what the store holds (each SKU's version, no checkpoint); a
+command is produced again onto the commands topic with its key. A re-driven event
+the read model already holds (or a later event of its SKU) changes nothing and
+is reported as such.
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from producers.client import producer_config
-from schemas.connections import kafka_config
-from schemas.settings import Settings
-from schemas.topics import CONSUMERS, Topics
+from read_models.registry import READ_MODELS
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
+from schemas.topics import CONSUMERS, PROCESSOR, Topics
 from streams import dead_letters, event_log
 
-ALIASES = {
-    "processor": "command-processor",
-    "search": "search-projection",
-    "pricing": "pricing-projection",
-}
+ALIASES = {"processor": PROCESSOR, **{model.name: model.role for model in READ_MODELS}}
 
 
 def consumer_name(name: str) -> str:
@@ -74,21 +71,24 @@ def read(settings: Settings, consumer: str, limit: int | None = None) -> list[Le
 @dataclass(frozen=True)
 class Redrive:
     dlq_offset: int
-    outcome: str  # "applied" | "superseded" | "failed again" | "resent"
+    outcome: str  # "applied" | "already held" | "failed again" | "resent"
     detail: str = ""
 
 
 def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Redrive]:
     """Send the letters through their consumer's code again; report each one's outcome."""
-    if consumer == "command-processor":
+    if consumer == PROCESSOR:
         return _resend_commands(settings, letters)
-    from streams import sinks
-    from streams.batch_step import BatchStep
+    from read_models.registry import by_role
+    from streams.batch_step import BatchStep, StepReport
+    from streams.driver import drive
+    from streams.sources import Batches
 
-    # The same step as every other consumer of the events: a letter that fails
-    # again is dead-lettered again, with the reason it failed this time.
-    step = BatchStep.for_role(consumer, sinks.out_of_order_sink(consumer, settings), settings)
-    outcomes = []
+    # The same step and driver as every other path into a read model: a letter that
+    # fails again is dead-lettered again, with the reason it failed this time.
+    sink = by_role(consumer).repair_sink(settings)
+    step = BatchStep.for_role(consumer, sink, settings)
+    batches: list[event_log.Batch] = []
     for letter in letters:
         record = letter.record
         raw = dead_letters.original(record)
@@ -96,7 +96,11 @@ def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Re
             raw = _source_record(settings, record)
         batch = event_log.Batch()
         batch.add(record["partition"], record["offset"], dead_letters.original_key(record), raw)
-        report = step.apply(batch)
+        batches.append(batch)
+    outcomes: list[Redrive] = []
+
+    def outcome(_batch: event_log.Batch, report: StepReport, _total: StepReport) -> None:
+        letter = letters[len(outcomes)]
         if report.letters:
             _, _, rule, message = report.letters[0]
             outcomes.append(Redrive(letter.dlq_offset, "failed again", f"{rule}: {message}"))
@@ -106,10 +110,15 @@ def redrive(settings: Settings, consumer: str, letters: list[Letter]) -> list[Re
             outcomes.append(
                 Redrive(
                     letter.dlq_offset,
-                    "superseded",
-                    "a later event of this SKU is already applied: `eventcart replay` rebuilds",
+                    "already held",
+                    "the read model already holds this version or a newer one",
                 )
             )
+
+    try:
+        drive(Batches(batches), step, outcome)
+    finally:
+        sink.close()
     return outcomes
 
 

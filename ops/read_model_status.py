@@ -8,14 +8,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ops.replay import pricing as pricing_replay
-from ops.replay import search as search_replay
-from ops.replay.lock import replay_running
-from read_models.pricing import model as pricing_model
-from read_models.search import client as es_client
-from read_models.search.index import alias_target
-from schemas.connections import postgres_conninfo
-from schemas.settings import Settings
+from ops.replay_lock import replay_running
+from read_models.read_model import ReadModel
+from read_models.registry import READ_MODELS
+from schemas.config.settings import Settings
 from streams import event_log
 
 
@@ -55,40 +51,21 @@ def progress_of(built: dict[int, int], ends: dict[int, tuple[int, int]]) -> Repl
     return ReplayProgress(done, total)
 
 
-def _progress(settings: Settings, name: str) -> ReplayProgress | None:
-    built = (
-        search_replay.built_so_far(settings)
-        if name == "search"
-        else pricing_replay.built_so_far(settings)
-    )
+def _progress(settings: Settings, model: ReadModel) -> ReplayProgress | None:
+    built = model.rebuild.built_so_far(settings)
     return progress_of(built, event_log.end_offsets(settings)) if built else None
 
 
 def collect(settings: Settings) -> list[ReadModelStatus]:
-    """Both read models' versions and replays. Raises when a store cannot be read (the
+    """Every read model's versions and replays. Raises when a store cannot be read (the
     caller says so in its own words); every statement is bounded, so it never hangs."""
-    es = es_client.connect(settings, request_timeout=5, max_retries=0)
-    try:
-        live_index = alias_target(es, settings.search_index) or "none"
-    finally:
-        es.close()
-    search_old = search_replay.old_versions(settings)
-    with psycopg.connect(
-        postgres_conninfo(settings),
-        connect_timeout=5,
-        options="-c statement_timeout=5000 -c lock_timeout=5000",  # status never hangs
-    ) as conn:
-        build = pricing_model.build_of(conn, settings.pricing_schema)
-    pricing_old = pricing_replay.old_versions(settings)
     found = []
-    for name, live, old in (
-        ("search", f"alias {settings.search_index} -> {live_index}", search_old),
-        ("pricing", f"schema {settings.pricing_schema} version {build.version}", pricing_old),
-    ):
+    for model in READ_MODELS:
+        live, old = model.describe_live(settings), model.rebuild.old_versions(settings)
         try:
-            running = replay_running(settings, name)
+            running = replay_running(settings, model.name)
         except psycopg.Error as exc:
             running = f"unknown: {type(exc).__name__}"
-        progress = _progress(settings, name) if running else None
-        found.append(ReadModelStatus(name, live, old, running, progress))
+        progress = _progress(settings, model) if running else None
+        found.append(ReadModelStatus(model.name, live, old, running, progress))
     return found

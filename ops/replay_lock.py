@@ -29,8 +29,9 @@ from typing import Any
 
 import psycopg
 
-from schemas.connections import postgres_conninfo
-from schemas.settings import Settings
+from read_models.registry import by_name
+from schemas.config.connections import postgres_conninfo
+from schemas.config.settings import Settings
 
 #: TCP keepalives on the lock's session: a replay whose host vanished without
 #: closing the connection loses the lock after idle + interval * count seconds.
@@ -54,7 +55,7 @@ class ReplayLockLostError(RuntimeError):
 def lock_key(settings: Settings, projection: str) -> int:
     """A signed 64-bit key, the same on every host of one deployment: derived from
     the read model's store names, so two deployments sharing a server do not meet."""
-    store = settings.search_index if projection == "search" else settings.pricing_schema
+    store = by_name(projection).lock_name(settings)
     digest = hashlib.blake2b(f"eventcart/replay/{projection}/{store}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big", signed=True)
 

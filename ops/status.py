@@ -13,16 +13,13 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from schemas.connections import kafka_config
-from schemas.settings import Settings
-from schemas.topics import Topics
+from read_models.registry import READ_MODELS
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
+from schemas.topics import PROCESSOR, Topics
 
 #: role -> the topic it consumes (by attribute of Topics)
-ROLE_INPUTS = {
-    "command-processor": "commands",
-    "search-projection": "events",
-    "pricing-projection": "events",
-}
+ROLE_INPUTS = {PROCESSOR: "commands", **{model.role: "events" for model in READ_MODELS}}
 
 
 @dataclass(frozen=True)

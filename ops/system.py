@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ops.stack import process
 from ops.stack.errors import StackError
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 
 @dataclass(frozen=True)

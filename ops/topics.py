@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from schemas.connections import kafka_config
-from schemas.settings import Settings
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
 from schemas.topics import replication, specs
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from streams.metrics import PORT_OFFSETS
 
 

@@ -32,10 +32,11 @@ from confluent_kafka import (
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from producers.results import CommandResult
-from schemas import codec, preflight
-from schemas.connections import kafka_config
+from schemas import codec
+from schemas.config import preflight
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings, get_settings
 from schemas.errors import ContractError
-from schemas.settings import Settings, get_settings
 from schemas.topics import Topics
 
 

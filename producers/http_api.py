@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from confluent_kafka import KafkaException
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from producers.auth import require_bearer_token
 from producers.client import CommandClient, DeliveryError
@@ -44,19 +45,18 @@ from producers.http_errors import (
     unprocessable,
 )
 from producers.http_models import (
-    BODY_EXAMPLES,
     COMMAND_TYPE_BY_NAME,
-    CommandName,
     CommandRequest,
-    ErrorResponse,
     PendingResponse,
-    ValidationErrorResponse,
 )
+from producers.http_schemas import body_schema, openapi_body
 from producers.results import CommandResult
-from schemas import preflight
-from schemas.api_exposure import check_api_exposure
+from schemas import api_errors
+from schemas.api_errors import ErrorResponse, ValidationErrorResponse
+from schemas.config import preflight
+from schemas.config.api_exposure import check_api_exposure
+from schemas.config.settings import DEFAULT_API_TOKEN, Settings, get_settings
 from schemas.errors import ContractError
-from schemas.settings import DEFAULT_API_TOKEN, Settings, get_settings
 
 __all__ = ["create_app", "serve"]
 
@@ -149,48 +149,26 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
         },
     )
 
-    @router.post(
-        "/commands/{command_type}",
-        response_model=CommandResult,
-        summary="Send one command",
-        responses={
-            200: {"description": "The processor's answer: accepted or rejected."},
-            202: {
-                "model": PendingResponse,
-                "description": "Kafka has the command; its result was not awaited.",
-            },
-        },
-    )
     async def send_command(
-        command_type: Annotated[
-            CommandName, Path(description="The command to send, in kebab-case.")
-        ],
-        body: Annotated[CommandRequest, Body(openapi_examples=BODY_EXAMPLES)],
-        wait: Annotated[
-            bool,
-            Query(description="Wait for the processor's result (200) or not (202)."),
-        ] = True,
-        timeout_s: Annotated[
-            float,
-            Query(
-                gt=0,
-                le=MAX_WAIT_S,
-                description="How long to wait for the result (200) before answering 202 "
-                "(given once Kafka has acknowledged the command; 503 if it does not "
-                "within 5 s).",
-            ),
-        ] = 10.0,
+        command_type: str,
+        request: Request,
+        wait: bool,
+        timeout_s: float,
     ) -> CommandResult | JSONResponse:
         """Validate the command, publish it, and (unless `wait=false`) wait for its result.
 
         A rejection by a domain rule is a 200 with `status: rejected`, because the
         command was processed and its answer is final; retrying it will not help.
         """
+        try:
+            body = CommandRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return unprocessable(api_errors.field_errors(exc.errors()))
         active = state.get("client")
         if active is None:  # only between shutdown and the last request
             return unavailable("the command API is shutting down")
         message = command(
-            COMMAND_TYPE_BY_NAME[command_type],
+            command_type,
             body.sku,
             body.data,
             command_id=body.command_id,
@@ -239,8 +217,55 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             return unavailable("Kafka did not take the command; retry with the same command_id")
         return pending(command_id)
 
+    for name, command_type in COMMAND_TYPE_BY_NAME.items():
+        router.add_api_route(
+            f"/commands/{name.value}",
+            _route(command_type, send_command),
+            methods=["POST"],
+            response_model=CommandResult,
+            summary=f"Send a {command_type} command",
+            description=body_schema(command_type)["description"],
+            operation_id=f"send_{name.value.replace('-', '_')}",
+            openapi_extra=openapi_body(command_type),
+            responses={
+                200: {"description": "The processor's answer: accepted or rejected."},
+                202: {
+                    "model": PendingResponse,
+                    "description": "Kafka has the command; its result was not awaited.",
+                },
+            },
+        )
+
     app.include_router(router)
     return app
+
+
+WaitParam = Annotated[
+    bool, Query(description="Wait for the processor's result (200) or not (202).")
+]
+TimeoutParam = Annotated[
+    float,
+    Query(
+        gt=0,
+        le=MAX_WAIT_S,
+        description="How long to wait for the result (200) before answering 202 (given "
+        "once Kafka has acknowledged the command; 503 if it does not within 5 s).",
+    ),
+]
+
+
+def _route(
+    command_type: str, send: Callable[[str, Request, bool, float], Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    """The endpoint of one command type: its body is read and checked by ``send`` (its
+    OpenAPI schema is the contract's, given by ``openapi_body``)."""
+
+    async def endpoint(
+        request: Request, wait: WaitParam = True, timeout_s: TimeoutParam = 10.0
+    ) -> Any:
+        return await send(command_type, request, wait, timeout_s)
+
+    return endpoint
 
 
 def serve(settings: Settings | None = None) -> None:

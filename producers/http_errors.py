@@ -7,71 +7,24 @@ Retry-After on every 503, a body limit enforced before any handler runs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producers.http_models import FieldError, PendingResponse
-from schemas.errors import ROOT_FIELD, join_path
+from producers.http_models import PendingResponse
+from schemas import api_errors
+from schemas.api_errors import FieldError
+from schemas.errors import ROOT_FIELD
 
 #: Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S = 5
 
 
 # --- errors in one shape ----------------------------------------------------------
-#: Pydantic error types renamed to the JSON Schema rule names clients already know.
-_RULES = {
-    "missing": "required",
-    "extra_forbidden": "additionalProperties",
-    "json_invalid": "json",
-    "string_type": "type",
-    "int_type": "type",
-    "int_parsing": "type",
-    "int_from_float": "type",
-    "dict_type": "type",
-    "model_attributes_type": "type",
-    "float_parsing": "type",
-    "float_type": "type",
-    "bool_parsing": "type",
-    "enum": "enum",
-    "less_than_equal": "maximum",
-    "greater_than": "exclusiveMinimum",
-    "greater_than_equal": "minimum",
-}
-
-
-def _field_path(loc: Sequence[str | int], error_type: str) -> str:
-    """``("body", "data", "amount")`` -> ``data.amount``; query and path keep their prefix
-    (``query.timeout_s``) because they are not fields of the body."""
-    parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-        if error_type == "json_invalid":  # loc ends with a character offset, not a key
-            parts = []
-    path = ROOT_FIELD
-    for part in parts:
-        path = join_path(path, part)
-    return path
-
-
 def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    errors = []
-    for error in exc.errors():
-        error_type = str(error.get("type", "invalid"))
-        field = _field_path(error.get("loc", ()), error_type)
-        message = str(error.get("msg", "is invalid"))
-        errors.append(
-            {
-                "field": field,
-                "rule": _RULES.get(error_type, error_type),
-                "message": f"{field}: {message}",
-            }
-        )
-    return errors
+    return api_errors.field_errors(exc.errors())
 
 
 def unprocessable(errors: list[dict[str, str]]) -> JSONResponse:

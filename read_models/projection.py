@@ -70,3 +70,7 @@ class Sink(Protocol):
     name: str
 
     def apply(self, events: Sequence[PositionedEvent]) -> ApplyReport: ...
+
+    def close(self) -> None:
+        """Release what the sink opened itself (a pool, a client it was given to own)."""
+        ...

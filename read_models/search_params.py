@@ -9,17 +9,38 @@ with its bounds. :meth:`SearchQuery.request` turns it into the
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from read_models import consistency
-from read_models.search.models import MAX_CURSOR_LENGTH, MAX_QUERY_LENGTH, SearchRequest, SortOrder
+from read_models.search.models import (
+    MAX_CURSOR_LENGTH,
+    MAX_QUERY_LENGTH,
+    PriceBound,
+    SearchRequest,
+    SortOrder,
+)
+from schemas.position_token import TOKEN_PATTERN
 
 __all__ = ["SearchQuery"]
 
-_AttributeFilter = Annotated[str, StringConstraints(pattern=r"^[^:]+:.+$", max_length=251)]
+# What the search accepts, said in the parameters' schema too, so the OpenAPI document
+# promises no more and no less (schemathesis checks both ways).
+#: a brand with something besides spaces, up to 100 characters
+_Brand = Annotated[str, StringConstraints(pattern=r"^\s*\S[\s\S]{0,99}$", max_length=100)]
+#: key:value, the key 1-50 characters without control characters, `*`, `?` or `:`
+#: (it becomes part of a field name) and not only spaces, the value 1-200 characters
+_AttributeFilter = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^\s*[^\s:\x00-\x1f*?][^:\x00-\x1f*?]{0,49}:[\s\S]{1,200}$", max_length=251
+    ),
+]
+#: category levels of at most 100 characters, at most 10 of them, joined by '/'
+_Category = Annotated[
+    str, StringConstraints(pattern=r"^[^/]{0,100}(/[^/]{0,100}){0,9}$", max_length=1100)
+]
 
 
 class SearchQuery(BaseModel):
@@ -28,11 +49,13 @@ class SearchQuery(BaseModel):
     q: str | None = Field(
         default=None, max_length=MAX_QUERY_LENGTH, description="free text (no syntax)"
     )
-    brand: list[str] = Field(default_factory=list, max_length=20, description="brands, any of them")
-    category: str | None = Field(default=None, max_length=1100, description="e.g. Shoes/Running")
+    brand: list[_Brand] = Field(
+        default_factory=list, max_length=20, description="brands, any of them"
+    )
+    category: _Category | None = Field(default=None, description="e.g. Shoes/Running")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    min_price: Decimal | None = Field(default=None, ge=0)
-    max_price: Decimal | None = Field(default=None, ge=0)
+    min_price: PriceBound | None = None
+    max_price: PriceBound | None = None
     in_stock: bool | None = None
     attr: list[_AttributeFilter] = Field(
         default_factory=list, max_length=10, description="attribute filter key:value"
@@ -47,6 +70,7 @@ class SearchQuery(BaseModel):
     min_position: str | None = Field(
         default=None,
         max_length=2000,
+        pattern=TOKEN_PATTERN,
         description="position token of an accepted command (`position_token`): answer only "
         "once this read model has applied it. Also accepted as the X-Min-Position header.",
     )
@@ -56,6 +80,15 @@ class SearchQuery(BaseModel):
         le=consistency.MAX_WAIT_MS,
         description="longest wait for min_position (ms)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        """``?max_price=`` (what a form sends for an empty field, and what a null becomes
+        in a query string) is a parameter not given."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
 
     def request(self) -> SearchRequest:
         """The search to run (its own checks apply: a cursor with a page, a price range)."""

@@ -76,7 +76,7 @@ def _reject_floats(message: Mapping[str, Any]) -> None:
     JSON Schema treats ``1.0`` as an integer, so the schema alone would let
     ``"delta": 1.0`` through and put a float into stock arithmetic. Every
     integer-typed property of our schemas sits in the envelope or directly in
-    ``data`` (``tests/unit/test_codec.py`` checks that over all schema files), and
+    ``data`` (``tests/unit/schemas/test_codec.py`` checks that over all schema files), and
     everything deeper is string-typed, where the schema itself refuses a number.
     So two shallow loops suffice: this runs on every command a client sends.
     """

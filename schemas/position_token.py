@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+#: What a position token looks like, for the APIs' parameter checks.
+TOKEN_PATTERN = r"^[0-9]{1,10}:[0-9]{1,19}(,[0-9]{1,10}:[0-9]{1,19})*$"  # noqa: S105 (a pattern)
+
 
 def format_token(positions: Iterable[tuple[int, int]]) -> str:
     """The token of (partition, offset) pairs; one entry per partition, the highest offset."""

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 WEEK_MS = str(7 * 24 * 3600 * 1000)
 FOREVER = "-1"
 
-# The consumers that own a dead-letter topic each.
-CONSUMERS = ("command-processor", "search-projection", "pricing-projection")
+#: The roles of the stream workers: each is a consumer group with a dead-letter topic
+#: of its own. Named here, at the bottom, so every layer says them the same way.
+PROCESSOR = "command-processor"
+SEARCH_PROJECTION = "search-projection"
+PRICING_PROJECTION = "pricing-projection"
+CONSUMERS = (PROCESSOR, SEARCH_PROJECTION, PRICING_PROJECTION)
 
 
 @dataclass(frozen=True)

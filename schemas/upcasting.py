@@ -8,7 +8,7 @@ pure ``evolve``/projection functions then only ever handle the current shape.
 An upcaster is registered for ``(event_type, from_version)`` and maps the ``data`` of
 that version to the ``data`` of ``from_version + 1``. It must be pure and total
 (every valid event of ``from_version`` maps to a valid event of the next version),
-which ``tests/unit/test_schema_evolution.py`` checks against fixtures.
+which ``tests/unit/schemas/test_schema_evolution.py`` checks against fixtures.
 """
 
 from __future__ import annotations

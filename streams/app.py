@@ -17,8 +17,8 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
-from schemas.connections import kafka_ssl_context
-from schemas.settings import Settings
+from schemas.config.connections import kafka_ssl_context
+from schemas.config.settings import Settings
 
 
 class _ServicesOnly(BootStrategy):

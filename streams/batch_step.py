@@ -15,7 +15,8 @@ and which sink takes it. What happens to a batch is written here once:
    (``store_rejected``);
 4. the events the sink reports as a version gap become dead letters
    (``version_gap``); the versions the read model lacks are read back from
-   the log and applied with them (``streams.gap_repair``);
+   the log and applied with them (``streams.gap_repair``, through the same
+   driver as everything else);
 5. every dead letter is confirmed by Kafka before the step returns, so the
    caller may commit the batch's offsets.
 """
@@ -30,10 +31,10 @@ from dataclasses import dataclass, field
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from read_models.projection import ApplyReport, Gap, PositionedEvent, Sink, TransientStoreError
-from schemas.connections import kafka_config
-from schemas.settings import Settings
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
 from schemas.topics import Topics
-from streams import gap_repair, metrics
+from streams import metrics
 from streams.dead_letters import DeadLetterWriter
 from streams.event_log import Batch
 
@@ -52,13 +53,22 @@ class StepReport:
     letters: list[tuple[int, int, str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
+    def add(self, other: StepReport) -> None:
+        """Count ``other`` in (its letters are not kept: a running total stays small)."""
+        self.applied += other.applied
+        self.skipped += other.skipped
+        self.dead_lettered += other.dead_lettered
+        self.gaps += other.gaps
+        self.seconds += other.seconds
+
 
 class BatchStep:
     """Applies batches of events to one read model through ``sink``.
 
     ``topic`` is the events topic the batches come from (for the dead
-    letters' addresses); ``repair_sink`` builds the sink that applies events
-    the live position has moved past (a gap filled from the log).
+    letters' addresses); ``fill_gaps`` puts back what the read model lacks
+    below the events that revealed a version gap (``streams.gap_repair``);
+    without it, a gap stays in the dead-letter topic and the log.
     """
 
     def __init__(
@@ -69,7 +79,7 @@ class BatchStep:
         settings: Settings,
         topic: str,
         *,
-        repair_sink: Callable[[], Sink] | None = None,
+        fill_gaps: Callable[[list[Gap]], None] | None = None,
     ) -> None:
         self.role, self.sink, self.letters, self.settings, self.topic = (
             role,
@@ -78,8 +88,7 @@ class BatchStep:
             settings,
             topic,
         )
-        self._make_repair_sink = repair_sink
-        self._repair_sink: Sink | None = None
+        self._fill_gaps = fill_gaps
 
     @classmethod
     def for_role(
@@ -88,13 +97,13 @@ class BatchStep:
         sink: Sink,
         settings: Settings,
         *,
-        repair_sink: Callable[[], Sink] | None = None,
+        fill_gaps: Callable[[list[Gap]], None] | None = None,
     ) -> BatchStep:
         """The step of ``role`` (search-projection, pricing-projection): its dead letters go
         to that role's dead-letter topic, whichever path (live, rebuild, repair) takes it."""
         topics = Topics.from_settings(settings)
         letters = DeadLetterWriter(kafka_config(settings), topics.dead_letters(role), role)
-        return cls(role, sink, letters, settings, topics.events, repair_sink=repair_sink)
+        return cls(role, sink, letters, settings, topics.events, fill_gaps=fill_gaps)
 
     def apply(self, batch: Batch) -> StepReport:
         began = time.perf_counter()
@@ -111,7 +120,12 @@ class BatchStep:
             self._letter(result, batch, gap.event.partition, gap.event.offset, error)
         if report.gaps:
             result.gaps = len(report.gaps)
-            self._fill(report.gaps)
+            if self._fill_gaps is None:
+                log.error(
+                    "%s: %d version gap(s) and no way to fill them", self.role, len(report.gaps)
+                )
+            else:
+                self._fill_gaps(report.gaps)
         if result.dead_lettered:
             self.letters.flush()
         result.seconds = time.perf_counter() - began
@@ -163,29 +177,3 @@ class BatchStep:
         finally:
             waiting.set(0)
         raise AssertionError("unreachable: the retry loop never gives up")
-
-    def _fill(self, gaps: list[Gap]) -> None:
-        """Read what the read model lacks from the log and apply it, then the gap events.
-
-        A gap left after this (the log itself lacks the versions: impossible
-        with the fenced processor) stays in the dead-letter topic and the log.
-        """
-        missing = gap_repair.missing_events(self.settings, gaps)
-        if self._repair_sink is None:
-            if self._make_repair_sink is None:
-                log.error("%s: %d version gap(s) and no way to fill them", self.role, len(gaps))
-                return
-            self._repair_sink = self._make_repair_sink()
-        events = missing + [gap.event for gap in gaps]
-        events.sort(key=lambda e: (str(e.event["sku"]), int(e.event["version"])))
-        report = self._retrying(self._repair_sink, events)
-        metrics.GAPS.labels(self.role).inc(len(gaps))
-        log.warning(
-            "%s: %d event(s) revealed a version gap; %d missing event(s) read back from the "
-            "log; applied %d, still gapped %d",
-            self.role,
-            len(gaps),
-            len(missing),
-            report.applied,
-            len(report.gaps),
-        )

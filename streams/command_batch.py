@@ -41,8 +41,6 @@ __all__ = [
     "Record",
     "admit_all",
     "decide_batch",
-    "result_key",
-    "state_key",
 ]
 
 
@@ -84,16 +82,6 @@ class BatchDecision:
 
 #: a record and what admission made of it
 Admission = tuple[Record, Admitted | Refused]
-
-
-def state_key(sku: str) -> bytes:
-    """Changelog key of a product's state."""
-    return b"state\x00" + sku.encode()
-
-
-def result_key(sku: str, command_id: str) -> bytes:
-    """Changelog key of a stored result: idempotency is per (sku, command_id)."""
-    return f"result\x00{sku}\x00{command_id}".encode()
 
 
 def rejected(

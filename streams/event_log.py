@@ -20,9 +20,9 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from read_models.projection import PositionedEvent
 from schemas import codec
-from schemas.connections import kafka_config
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
 from schemas.errors import ContractError
-from schemas.settings import Settings
 from schemas.topics import Topics
 
 __all__ = ["Batch", "Undecodable", "end_offsets", "offsets_for_time", "read"]

@@ -18,13 +18,16 @@ store lost. Either way the log has what is missing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from read_models.projection import Gap, PositionedEvent
-from schemas.settings import Settings
-from streams import event_log
+from read_models.projection import Gap, PositionedEvent, Sink
+from schemas.config.settings import Settings
+from streams import event_log, metrics
+from streams.batch_step import BatchStep
+from streams.driver import drive
+from streams.sources import Batches
 
-__all__ = ["missing_events"]
+__all__ = ["filler", "missing_events"]
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +66,40 @@ def missing_events(settings: Settings, gaps: Sequence[Gap]) -> list[PositionedEv
                 {sku: sorted(v)[:5] for sku, v in list(skus.items())[:5]},
             )
     return sorted(found, key=lambda e: (e.partition, e.offset))
+
+
+def filler(
+    settings: Settings, role: str, make_sink: Callable[[], Sink]
+) -> Callable[[list[Gap]], None]:
+    """What ``role``'s live step calls with the gaps of a batch: the missing versions
+    read from the log, then the gap events, applied through the driver by a sink
+    that decides by what the store holds (made on first use)."""
+    step: BatchStep | None = None
+
+    def fill(gaps: list[Gap]) -> None:
+        nonlocal step
+        if step is None:
+            step = BatchStep.for_role(role, make_sink(), settings)
+        missing = missing_events(settings, gaps)
+        batch = event_log.Batch()
+        for positioned in sorted(
+            missing + [gap.event for gap in gaps],
+            key=lambda e: (str(e.event["sku"]), int(e.event["version"])),
+        ):
+            batch.events.append(positioned)
+            batch.reached[positioned.partition] = max(
+                batch.reached.get(positioned.partition, -1), positioned.offset
+            )
+        report = drive(Batches([batch]), step)
+        metrics.GAPS.labels(role).inc(len(gaps))
+        log.warning(
+            "%s: %d event(s) revealed a version gap; %d missing event(s) read back from the "
+            "log; applied %d, still gapped %d",
+            role,
+            len(gaps),
+            len(missing),
+            report.applied,
+            report.gaps,
+        )
+
+    return fill

@@ -6,6 +6,8 @@ import logging
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from schemas.topics import CONSUMERS
+
 EVENTS_APPLIED = Counter(
     "eventcart_events_applied_total", "Events applied to a read model", ["projection"]
 )
@@ -69,7 +71,7 @@ LAG = Gauge(
 log = logging.getLogger(__name__)
 
 #: Each role serves its metrics on its own port: base + offset.
-PORT_OFFSETS = {"command-processor": 0, "search-projection": 1, "pricing-projection": 2}
+PORT_OFFSETS = {role: offset for offset, role in enumerate(CONSUMERS)}
 
 
 def serve(role: str, base_port: int) -> int | None:

@@ -51,10 +51,10 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from schemas.connections import kafka_config
-from schemas.settings import Settings
-from schemas.topics import Topics
-from streams import metrics
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
+from schemas.topics import PROCESSOR, Topics
+from streams import changelog_keys, metrics
 from streams.admission import Admitted
 from streams.batch_writer import AbortedError, BatchWriter, FencedError
 from streams.catalog import ProductState
@@ -64,8 +64,6 @@ from streams.command_batch import (
     Record,
     admit_all,
     decide_batch,
-    result_key,
-    state_key,
 )
 from streams.kafka_errors import ends_the_client
 from streams.processor_store import PartitionStore
@@ -74,7 +72,7 @@ __all__ = ["ROLE", "CommandProcessor"]
 
 log = logging.getLogger(__name__)
 
-ROLE = "command-processor"
+ROLE = PROCESSOR
 
 
 @dataclass
@@ -286,17 +284,19 @@ class CommandProcessor:
         keys: dict[int, set[bytes]] = defaultdict(set)
         for record, admitted in admissions:
             if isinstance(admitted, Admitted):
-                keys[record.partition].add(state_key(admitted.sku))
-                keys[record.partition].add(result_key(admitted.sku, admitted.command_id))
+                keys[record.partition].add(changelog_keys.state_key(admitted.sku))
+                keys[record.partition].add(
+                    changelog_keys.result_key(admitted.sku, admitted.command_id)
+                )
         states: dict[str, ProductState] = {}
         results: dict[tuple[str, str], dict[str, Any]] = {}
         for partition, wanted in keys.items():
             for key, value in self._owned[partition].store.load(list(wanted)).items():
-                kind, sku, *rest = key.split(b"\x00")
-                if kind == b"state":
-                    states[sku.decode()] = ProductState.from_dict(orjson.loads(value))
-                elif rest:
-                    results[(sku.decode(), rest[0].decode())] = orjson.loads(value)
+                sku, command_id = changelog_keys.parse(key)
+                if command_id is None:
+                    states[sku] = ProductState.from_dict(orjson.loads(value))
+                else:
+                    results[(sku, command_id)] = orjson.loads(value)
         return decide_batch(admissions, states, results)
 
     def _offsets(self, records: list[Record]) -> list[TopicPartition]:

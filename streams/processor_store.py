@@ -24,7 +24,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["PartitionStore", "is_result_key"]
+from streams.changelog_keys import is_result_key
+
+__all__ = ["PartitionStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS record (
@@ -42,10 +44,6 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 
 #: SQLite's default limit of bound parameters is 32,766; stay well below.
 _CHUNK = 900
-
-
-def is_result_key(key: bytes) -> bool:
-    return key.startswith(b"result\x00")
 
 
 class PartitionStore:

@@ -12,25 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 
 import faust
 from mode import Service
 
-from read_models.projection import Sink
-from schemas.settings import Settings
-from streams import sinks
+from read_models.read_model import ReadModel
+from schemas.config.settings import Settings
 from streams.projection_worker import ProjectionWorker
 
 __all__ = ["add_projection"]
 
 
-def add_projection(
-    app: faust.App, settings: Settings, role: str, make_sink: Callable[[], Sink]
-) -> ProjectionWorker:
-    """Run ``role``'s projection as a service of ``app``; returns its worker."""
+def add_projection(app: faust.App, settings: Settings, model: ReadModel) -> ProjectionWorker:
+    """Run ``model``'s live projection as a service of ``app``; returns its worker."""
+    role = model.role
     worker = ProjectionWorker(
-        role, settings, make_sink, lambda: sinks.out_of_order_sink(role, settings)
+        role, settings, lambda: model.live_sink(settings), lambda: model.repair_sink(settings)
     )
 
     @app.service

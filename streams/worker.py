@@ -10,43 +10,30 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
 
 import faust
 import mode.loop
 from setproctitle import setproctitle
 
-from schemas.settings import Settings
-from streams import metrics, sinks
+from read_models.registry import READ_MODELS, by_role
+from schemas.config.settings import Settings
+from schemas.topics import PROCESSOR
+from streams import metrics
 from streams.app import make_app
-from streams.processor import ROLE as PROCESSOR
 from streams.processor import CommandProcessor
 from streams.projections import add_projection
 
-
-def _projection(role: str) -> Callable[[faust.App, Settings], object]:
-    def build(app: faust.App, settings: Settings) -> object:
-        return add_projection(app, settings, role, lambda: sinks.sink_for(role, settings))
-
-    return build
-
-
-#: The projections, each its own Faust app and consumer group.
-PROJECTIONS: dict[str, Callable[[faust.App, Settings], object]] = {
-    "search-projection": _projection("search-projection"),
-    "pricing-projection": _projection("pricing-projection"),
-}
-
-#: Every role a worker can run.
-ROLES = (PROCESSOR, *PROJECTIONS)
+#: Every role a worker can run: the processor, and one projection per read model,
+#: each its own Faust app and consumer group.
+ROLES = (PROCESSOR, *(model.role for model in READ_MODELS))
 
 #: Short names accepted by `eventcart worker --only`.
-ALIASES = {"processor": PROCESSOR, "search": "search-projection", "pricing": "pricing-projection"}
+ALIASES = {"processor": PROCESSOR, **{model.name: model.role for model in READ_MODELS}}
 
 
 def build(role: str, settings: Settings) -> faust.App:
     app = make_app(role, settings)
-    PROJECTIONS[role](app, settings)
+    add_projection(app, settings, by_role(role))
     return app
 
 

@@ -1,45 +1,46 @@
-"""The `eventcart` command: one entry point for operators, with a sub-command per area."""
+"""The `eventcart` command: one entry point for operators, with a sub-command per area
+(one module each in this package; what they do is in the rest of ``ops/``)."""
 
 from __future__ import annotations
 
 import typer
 
-from ops import (
-    api_cli,
-    command_cli,
-    db_cli,
-    dlq_cli,
-    query_cli,
-    replay_cli,
-    stack_cli,
-    status_cli,
-    topics_cli,
-    up_cli,
-    verify_cli,
-    worker_cli,
+from ops.cli import (
+    api,
+    command,
+    db,
+    dlq,
+    query,
+    replay,
+    stack,
+    status,
+    topics,
+    up,
+    verify,
+    worker,
 )
-from schemas.api_exposure import UnsafeExposureError
-from schemas.preflight import CredentialsRejectedError
+from schemas.config.api_exposure import UnsafeExposureError
+from schemas.config.preflight import CredentialsRejectedError
 
 app = typer.Typer(
     help="eventcart: CQRS for an e-commerce catalog on Kafka. Run a sub-command with --help.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.command("up")(up_cli.up)
-app.command("down")(up_cli.down)
-app.add_typer(stack_cli.app, name="stack")
-app.add_typer(topics_cli.app, name="topics")
-app.command("worker")(worker_cli.worker)
-app.add_typer(command_cli.app, name="command")
-app.add_typer(api_cli.app, name="api")
-app.command("status")(status_cli.status)
-app.command("replay")(replay_cli.replay)
-app.command("verify")(verify_cli.verify)
-app.add_typer(dlq_cli.app, name="dlq")
-app.add_typer(db_cli.app, name="db")
-app.command("search")(query_cli.search_command)
-app.command("price")(query_cli.price_command)
+app.command("up")(up.up)
+app.command("down")(up.down)
+app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
+app.command("worker")(worker.worker)
+app.add_typer(command.app, name="command")
+app.add_typer(api.app, name="api")
+app.command("status")(status.status)
+app.command("replay")(replay.replay)
+app.command("verify")(verify.verify)
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(db.app, name="db")
+app.command("search")(query.search_command)
+app.command("price")(query.price_command)
 
 
 def main() -> None:
@@ -51,7 +52,3 @@ def main() -> None:
     except (CredentialsRejectedError, UnsafeExposureError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(5) from None
-
-
-if __name__ == "__main__":
-    main()

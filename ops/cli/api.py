@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from schemas.settings import get_settings
+from schemas.config.settings import get_settings
 
 app = typer.Typer(
     help="Run the HTTP APIs (loopback; token from EVENTCART_API_TOKEN).", no_args_is_help=True

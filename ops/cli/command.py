@@ -21,8 +21,8 @@ from ops.bulk import send_all
 from producers import commands as build
 from producers.client import CommandClient, CommandTimeoutError, DeliveryError
 from producers.results import CommandResult
+from schemas.config.settings import get_settings
 from schemas.errors import ContractError
-from schemas.settings import get_settings
 
 app = typer.Typer(
     help=(

@@ -7,9 +7,9 @@ import typer
 from rich.console import Console
 
 from read_models.pricing.migrate import MigrationError, migrate, status
-from schemas import preflight
-from schemas.connections import postgres_conninfo
-from schemas.settings import get_settings
+from schemas.config import preflight
+from schemas.config.connections import postgres_conninfo
+from schemas.config.settings import get_settings
 
 app = typer.Typer(
     help="PostgreSQL read model schema (pricing): migrations and their state.",

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ops import dlq
-from schemas import preflight
-from schemas.settings import get_settings
+from schemas.config import preflight
+from schemas.config.settings import get_settings
 
 app = typer.Typer(
     help="Dead letters of a consumer: command-processor, search-projection, pricing-projection "

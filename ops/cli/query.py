@@ -19,13 +19,13 @@ from rich.table import Table
 
 from read_models.pricing import queries as pricing
 from read_models.pricing.models import PricePoint, ProductPrices
-from read_models.query_api import reader_dsn
+from read_models.query_stores import reader_dsn
 from read_models.search import client as es_client
 from read_models.search import queries as search
 from read_models.search.models import SearchRequest
-from schemas import preflight
+from schemas.config import preflight
+from schemas.config.settings import get_settings
 from schemas.money import format_amount
-from schemas.settings import get_settings
 
 console = Console(width=140)
 

@@ -11,15 +11,15 @@ from elasticsearch import ApiError, TransportError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ops.replay import pricing, repair, search
-from ops.replay.lock import ReplayLock, ReplayLockLostError, ReplayRunningError, replay_lock
-from schemas import preflight
+from ops.replay_lock import ReplayLock, ReplayLockLostError, ReplayRunningError, replay_lock
+from read_models.read_model import ReadModel
+from read_models.registry import READ_MODELS, by_name, names
+from schemas.config import preflight
+from schemas.config.settings import Settings, get_settings
 from schemas.position_token import parse_token
-from schemas.settings import Settings, get_settings
-from streams import event_log
+from streams import event_log, rebuild
 
 console = Console(soft_wrap=True)
-PROJECTIONS = ("search", "pricing")
 
 
 def _progress_bars(the_plan: Any) -> tuple[Progress, Any]:
@@ -71,7 +71,10 @@ def replay(
     from_timestamp: Annotated[
         datetime | None,
         typer.Option(
-            "--from-timestamp", help="repair: replay into the LIVE version from this instant"
+            "--from-timestamp",
+            help="repair: replay into the LIVE version from this instant "
+            "(2026-12-01T09:30:00+01:00; without an offset, local time)",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
         ),
     ] = None,
 ) -> None:
@@ -88,15 +91,18 @@ def replay(
     """
     settings = get_settings()
     preflight.check(settings, kafka=True, elasticsearch=True, postgres=True)
-    chosen = list(PROJECTIONS) if projection == "all" else [projection]
-    if any(p not in PROJECTIONS for p in chosen):
-        console.print(f"[red]error[/] unknown read model {projection!r}: search, pricing or all")
-        raise typer.Exit(2)
+    try:
+        chosen = list(READ_MODELS) if projection == "all" else [by_name(projection)]
+    except ValueError:
+        console.print(
+            f"[red]error[/] unknown read model {projection!r}: {', '.join(names())} or all"
+        )
+        raise typer.Exit(2) from None
     if from_offset is not None or from_timestamp is not None:
-        for name in chosen:
+        for model in chosen:
             try:
-                with replay_lock(settings, name):
-                    _repair(settings, name, from_offset, from_timestamp)
+                with replay_lock(settings, model.name):
+                    _repair(settings, model, from_offset, from_timestamp)
             except ReplayRunningError as exc:
                 console.print(f"[red]refused[/] {exc}")
                 raise typer.Exit(1) from None
@@ -105,15 +111,15 @@ def replay(
                 raise typer.Exit(2) from None
         return
     if drop_old:
-        for name in chosen:
-            module = search if name == "search" else pricing
-            dropped = module.drop_old(settings)
-            console.print(f"{name}: dropped {', '.join(dropped) if dropped else 'nothing'}")
+        for model in chosen:
+            dropped = model.rebuild.drop_old(settings)
+            console.print(f"{model.name}: dropped {', '.join(dropped) if dropped else 'nothing'}")
         return
-    for name in chosen:
+    for model in chosen:
+        name = model.name
         try:
-            with replay_lock(settings, name) as lock:
-                rebuild(settings, name, lock, dry_run)
+            with replay_lock(settings, model.name) as lock:
+                rebuild_one(settings, model, lock, dry_run)
         except ReplayRunningError as exc:
             console.print(f"[red]refused[/] {exc}")
             raise typer.Exit(1) from None
@@ -130,7 +136,9 @@ def replay(
             raise typer.Exit(1) from None
 
 
-def _repair(settings: Settings, name: str, offset: str | None, when: datetime | None) -> None:
+def _repair(
+    settings: Settings, model: ReadModel, offset: str | None, when: datetime | None
+) -> None:
     ends = event_log.end_offsets(settings)
     if when is not None:
         moment = when if when.tzinfo else when.astimezone()
@@ -140,15 +148,16 @@ def _repair(settings: Settings, name: str, offset: str | None, when: datetime | 
     else:
         start = {p: o for p, o in parse_token(offset or "").items()}
     plan = _RepairPlan(start, {p: high for p, (_, high) in ends.items()})
+    name = model.name
     console.print(
         f"{name}: repairing the live version from {start}: {plan.events:,} events to read"
     )
     bars, progress = _progress_bars(plan)
     with bars:
-        report = repair.repair(settings, name, start, progress)
+        report = rebuild.repair(settings, model, start, progress)
     console.print(
-        f"{name}: {report.applied:,} applied, {report.skipped:,} already there, "
-        f"{report.dead_lettered} dead-lettered"
+        f"{name}: {report.applied:,} written (the store lacked them), "
+        f"{report.skipped:,} already held by the store, {report.dead_lettered} dead-lettered"
     )
 
 
@@ -161,41 +170,28 @@ class _RepairPlan:
         return sum(max(0, self.end[p] - self.start.get(p, 0)) for p in self.end)
 
 
-def rebuild(settings: Settings, name: str, lock: ReplayLock, dry_run: bool = False) -> None:
-    """Build read model ``name`` (search or pricing) anew beside the live one and switch,
-    under ``lock`` (confirmed still held right before the switch)."""
-    if name == "search":
-        s_plan = search.plan(settings)
-        console.print(
-            f"search: alias {s_plan.alias} -> {s_plan.live_index} (live); build {s_plan.new_index}"
-            f"{' (resuming)' if s_plan.resumed else ''}: {s_plan.events:,} events to read"
-        )
-        if dry_run:
-            return
-        bars, progress = _progress_bars(s_plan)
-        with bars:
-            applied, failed = search.build(settings, s_plan, progress)
-        console.print(f"search: built ({applied:,} applied, {failed} dead letters); switching")
-        lock.confirm()
-        old = search.switch_over(settings, s_plan, lambda *_: None)
-        console.print(
-            f"search: alias {s_plan.alias} -> {s_plan.new_index}; {old} kept until --drop-old"
-        )
-        return
-    p_plan = pricing.plan(settings)
+def rebuild_one(
+    settings: Settings, model: ReadModel, lock: ReplayLock, dry_run: bool = False
+) -> None:
+    """Build ``model`` anew beside the live version and switch, under ``lock`` (confirmed
+    still held right before the switch)."""
+    name = model.name
+    plan = rebuild.plan(settings, model)
     console.print(
-        f"pricing: schema {p_plan.live_schema} (version {p_plan.live_version}, live); build "
-        f"{p_plan.new_schema}{' (resuming)' if p_plan.resumed else ''}: {p_plan.events:,} events to read"
+        f"{name}: {model.describe_live(settings)} (live); build {plan.new}"
+        f"{' (resuming)' if plan.resumed else ''}: {plan.events:,} events to read"
     )
     if dry_run:
         return
-    bars, progress = _progress_bars(p_plan)
+    bars, progress = _progress_bars(plan)
     with bars:
-        applied, failed = pricing.build(settings, p_plan, progress)
-    console.print(f"pricing: built ({applied:,} applied, {failed} dead letters); switching")
-    lock.confirm()
-    old = pricing.switch(settings, p_plan, lambda *_: None)
+        built = rebuild.build(settings, model, plan, progress)
     console.print(
-        f"pricing: schema {p_plan.live_schema} is now version {p_plan.live_version + 1}; "
-        f"the previous one is {old}, kept until --drop-old"
+        f"{name}: built ({built.applied:,} applied, {built.dead_lettered} dead letters); switching"
+    )
+    lock.confirm()
+    old = rebuild.switch(settings, model, plan, lambda *_: None)
+    console.print(
+        f"{name}: {model.describe_live(settings)}; the previous version is {old}, kept until "
+        "--drop-old"
     )

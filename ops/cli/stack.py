@@ -10,7 +10,7 @@ from rich.console import Console
 
 from ops.stack import manager, process, secured
 from ops.stack.errors import StackError
-from schemas.settings import get_settings
+from schemas.config.settings import get_settings
 
 app = typer.Typer(
     help=(

@@ -12,8 +12,9 @@ from rich.table import Table
 from ops import read_model_status
 from ops.status import collect
 from ops.worker_metrics import store_health
-from schemas import preflight
-from schemas.settings import get_settings
+from read_models.registry import READ_MODELS
+from schemas.config import preflight
+from schemas.config.settings import get_settings
 
 console = Console(width=120)
 
@@ -74,7 +75,7 @@ def status(
 def _store_health() -> None:
     """Projections on this host that are waiting for their store, and their retries."""
     settings = get_settings()
-    for role in ("search-projection", "pricing-projection"):
+    for role in (model.role for model in READ_MODELS):
         health = store_health(settings, role)
         if health is None:
             continue

@@ -7,8 +7,8 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 
 from ops import topics
-from schemas import preflight
-from schemas.settings import get_settings
+from schemas.config import preflight
+from schemas.config.settings import get_settings
 from schemas.topics import FOREVER
 from schemas.topics import specs as topic_specs
 

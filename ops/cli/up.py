@@ -11,23 +11,23 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 from rich.console import Console
 
-from ops import replay_cli, system, topics
+from ops import system, topics
 from ops.bulk import send_all
+from ops.cli import replay
+from ops.cli.stack import fail
 from ops.demo import demo_commands, sku_of
-from ops.replay.lock import replay_lock
+from ops.replay_lock import replay_lock
 from ops.stack import manager
 from ops.stack.errors import StackError
-from ops.stack_cli import fail
 from producers.client import CommandClient
-from read_models.pricing import model as pricing_model
 from read_models.pricing.migrate import migrate
+from read_models.registry import READ_MODELS
 from read_models.search import client as es_client
-from read_models.search import model as search_model
 from read_models.search.index import ensure_index
 from read_models.search.positions import ensure_positions_index
-from schemas import preflight
-from schemas.connections import postgres_conninfo
-from schemas.settings import Settings, get_settings
+from schemas.config import preflight
+from schemas.config.connections import postgres_conninfo
+from schemas.config.settings import Settings, get_settings
 
 console = Console(soft_wrap=True)
 
@@ -51,7 +51,7 @@ def up(
         es = es_client.connect(settings, request_timeout=30)
         console.print(f"search index: {ensure_index(es, alias=settings.search_index)}")
         ensure_positions_index(es, settings.search_index)
-        rebuild_outdated(settings, es)
+        rebuild_outdated(settings)
         system.start(settings, console.print)
         system.wait_for_worker(settings)
     except StackError as exc:
@@ -62,23 +62,16 @@ def up(
     tour(settings)
 
 
-def rebuild_outdated(settings: Settings, es: Elasticsearch) -> None:
+def rebuild_outdated(settings: Settings) -> None:
     """Rebuild a read model built for an older model than this code writes (after an
     upgrade), before the workers start: the live projection would refuse it."""
-    outdated = []
-    try:
-        search_model.check_writable(es, settings.search_index)
-    except search_model.OutdatedReadModelError as exc:
-        outdated.append(("search", str(exc)))
-    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
-        try:
-            pricing_model.check_writable(conn, settings.pricing_schema)
-        except pricing_model.OutdatedReadModelError as exc:
-            outdated.append(("pricing", str(exc)))
-    for name, why in outdated:
+    for model in READ_MODELS:
+        why = model.outdated(settings)
+        if why is None:
+            continue
         console.print(f"{why.split(':')[0]}: rebuilding it from the events topic")
-        with replay_lock(settings, name) as lock:
-            replay_cli.rebuild(settings, name, lock)
+        with replay_lock(settings, model.name) as lock:
+            replay.rebuild_one(settings, model, lock)
 
 
 def load_demo(settings: Settings, es: Elasticsearch, products: int) -> None:

@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ops import verify as checks
-from schemas import preflight
-from schemas.settings import get_settings
+from schemas.config import preflight
+from schemas.config.settings import get_settings
 from streams import event_log
 
 console = Console(soft_wrap=True)

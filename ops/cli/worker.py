@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from ops import supervise, topics
-from schemas import preflight
-from schemas.settings import get_settings
+from schemas.config import preflight
+from schemas.config.settings import get_settings
 
 app = typer.Typer()
 
@@ -44,6 +44,7 @@ def worker(
     id and static group membership, so a second worker with the same id
     fences the first.
     """
+    from read_models.registry import READ_MODELS
     from streams import worker as stream_worker
 
     if worker_id is not None:
@@ -57,11 +58,12 @@ def worker(
         )
         raise typer.Exit(2)
     # Before any child starts: a refused login is fatal, never retried as an outage.
+    stores = {model.store for model in READ_MODELS if model.role in roles}
     preflight.check(
         get_settings(),
         kafka=True,
-        elasticsearch="search-projection" in roles,
-        postgres="pricing-projection" in roles,
+        elasticsearch="Elasticsearch" in stores,
+        postgres="PostgreSQL" in stores,
     )
     if len(roles) == 1:
         sys.argv = [sys.argv[0], "worker"]  # Faust's worker reads argv; give it nothing of ours

@@ -3,7 +3,7 @@
 It sits in ``ops/`` because its operations page reads what ``eventcart status``
 reads (``ops.status``, a top-floor module the query API in ``read_models/`` must
 not import); the catalog and product pages call the query API's own query
-functions through the same :class:`~read_models.query_api.Stores` (the same
+functions through the same :class:`~read_models.query_stores.Stores` (the same
 read-only PostgreSQL role, the same Elasticsearch client, the same
 read-your-writes wait), so the console can show nothing the JSON API would not.
 
@@ -31,11 +31,12 @@ from psycopg import Connection
 
 from ops.console import catalog_view, commands, operations, price_chart
 from read_models.pricing import queries as pricing
-from read_models.query_api import SKU_PATTERN, NotYetConsistent, Stores, create_app
+from read_models.query_api import SKU_PATTERN, create_app
+from read_models.query_stores import NotYetConsistent, Stores
 from read_models.search import queries as search
 from read_models.search.models import MAX_SUGGEST_PREFIX, SortOrder
 from read_models.search.query_body import PRICE_RANGES
-from schemas.settings import Settings, get_settings
+from schemas.config.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
 #: Only what the package serves: no CDN, no inline script (the series travels as JSON data).

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 TIMEOUT_S = 15.0
 

@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 
 from ops import dlq, read_model_status, status
 from ops.worker_metrics import StoreHealth, store_health
-from schemas.settings import Settings
+from read_models.registry import READ_MODELS
+from schemas.config.settings import Settings
 
 #: Roles whose store health the workers' metrics report.
-PROJECTIONS = ("search-projection", "pricing-projection")
+PROJECTIONS = tuple(model.role for model in READ_MODELS)
 #: The sampler stops after this long without a request.
 IDLE_S = 60.0
 #: Dead letters are split by the partition they came from up to this many per role

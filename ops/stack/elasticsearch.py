@@ -21,7 +21,7 @@ from ops.stack import maven, process, tls
 from ops.stack.errors import StackError
 from ops.stack.java import find_java, has_module
 from ops.stack.service import Service
-from schemas.connections import elasticsearch_options
+from schemas.config.connections import elasticsearch_options
 
 
 def extract_zip(archive: Path, target: Path) -> None:

@@ -21,8 +21,8 @@ from ops.stack import maven, process, tls
 from ops.stack.errors import StackError
 from ops.stack.java import find_java
 from ops.stack.service import Service
-from schemas.connections import kafka_config
-from schemas.settings import Settings
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
 from schemas.topics import replication
 
 _LOG4J2 = """<Configuration status="WARN">

@@ -13,7 +13,7 @@ from ops.stack.errors import StackError
 from ops.stack.kafka import Kafka
 from ops.stack.postgres import Postgres
 from ops.stack.service import Service, Status
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 
 def services(settings: Settings) -> list[Service]:

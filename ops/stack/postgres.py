@@ -21,7 +21,7 @@ from psycopg import sql
 from ops.stack import process, tls
 from ops.stack.errors import StackError
 from ops.stack.service import Service
-from schemas.connections import postgres_conninfo
+from schemas.config.connections import postgres_conninfo
 
 _CREATECLUSTER_CONF = Path("/etc/postgresql-common/createcluster.conf")
 

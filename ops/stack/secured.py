@@ -8,7 +8,7 @@ The passwords are generated once per stack home and kept in
 ``credentials.json`` there (mode 600); the client settings (every
 ``EVENTCART_*`` variable a client needs) are written to ``secure.env`` beside
 it, for a shell to source. The stack's own health checks use the same
-settings through ``schemas.connections``, so the stack is healthy only when a
+settings through ``schemas.config.connections``, so the stack is healthy only when a
 client with those settings gets in.
 
 A home is secured or not from its first start: Kafka's SCRAM users are
@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from ops.stack import tls
 from ops.stack.errors import StackError
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 #: The user the secured stack creates in Kafka and Elasticsearch.
 USER = "eventcart"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.stack import process
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 
 @dataclass(frozen=True)

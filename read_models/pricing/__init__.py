@@ -2,13 +2,13 @@
 
 * :mod:`read_models.pricing.migrate`: ``migrate(conn, schema="pricing")``
 * :mod:`read_models.pricing.rows`: ``plan(events, applied_versions)``, ``price_as_of``
-* :mod:`read_models.pricing.writer`: ``PricingSink``, the projection's :class:`Sink`
+* :mod:`read_models.pricing.sink`: ``PricingSink``, the projection's :class:`Sink`
 """
 
 from __future__ import annotations
 
 from read_models.pricing.migrate import MigrationError, migrate
 from read_models.pricing.rows import Plan, plan, price_as_of
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 
 __all__ = ["MigrationError", "Plan", "PricingSink", "migrate", "plan", "price_as_of"]

@@ -1,4 +1,7 @@
-"""Reading back what the pricing tables hold, for ``eventcart verify``.
+"""Comparing the pricing tables with the fold of the log, for ``eventcart verify``.
+
+The expected rows are the pure fold of the events
+(:func:`read_models.pricing.fold.fold_rows`, the projection's own planner).
 
 Read-only, in a read-only transaction; many SKUs per statement (``= ANY``),
 so checking a catalog costs a few round trips per thousand products. All
@@ -8,15 +11,20 @@ whole table.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from read_models.pricing.fold import SkuRows
+from read_models.pricing.fold import SkuRows, fold_rows
+from read_models.pricing.sink import PricingSink
+from read_models.projection import PositionedEvent
+from schemas.config.connections import postgres_conninfo
+from schemas.config.settings import Settings
 
-__all__ = ["all_skus", "rows_of"]
+__all__ = ["PricingCheck", "all_skus", "rows_of"]
 
 
 def rows_of(conn: psycopg.Connection[Any], schema: str, skus: Sequence[str]) -> dict[str, SkuRows]:
@@ -81,3 +89,40 @@ def all_skus(conn: psycopg.Connection[Any], schema: str) -> Iterator[str]:
         cur.execute(sql.SQL("SELECT sku FROM {}.product").format(sql.Identifier(schema)))
         for (sku,) in cur:
             yield sku
+
+
+class _Look:
+    def __init__(self, conn: psycopg.Connection[Any], dsn: str, schema: str) -> None:
+        self._conn, self._dsn, self._schema = conn, dsn, schema
+
+    def stored(self, skus: Sequence[str]) -> Mapping[str, Any]:
+        return rows_of(self._conn, self._schema, skus)
+
+    def all_skus(self) -> Iterator[str]:
+        return all_skus(self._conn, self._schema)
+
+    def replace(
+        self, expected: Mapping[str, Any], events: Mapping[str, list[PositionedEvent]]
+    ) -> int:
+        with PricingSink(self._dsn, self._schema) as sink:
+            return len(sink.replace({sku: list(events[sku]) for sku in expected}))
+
+
+class PricingCheck:
+    """The pricing tables against the fold of the log."""
+
+    def expected(self, events: Sequence[PositionedEvent]) -> Mapping[str, Any]:
+        return fold_rows(events)
+
+    def version(self, state: Any) -> int:
+        return int(state.version)
+
+    def differences(self, want: Any, have: Any) -> list[str]:
+        found: list[str] = want.differences(have)
+        return ["; ".join(found)] if found else []
+
+    @contextmanager
+    def open(self, settings: Settings) -> Iterator[_Look]:
+        dsn = postgres_conninfo(settings)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            yield _Look(conn, dsn, settings.pricing_schema)

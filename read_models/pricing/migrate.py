@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from read_models.pricing import model
+from read_models.pricing import model_version as model
 
 __all__ = [
     "Migration",

@@ -73,6 +73,13 @@ class PricingSink:
 
     ``pool_or_conninfo``: a :class:`psycopg_pool.ConnectionPool` (shared, not closed
     here) or a conninfo string (a small pool is opened, closed by :meth:`close`).
+    ``checkpointed``: skip events at or below ``projection``'s per-partition
+    checkpoint and move it (the live projection and a rebuild, whose reads only go
+    forward). Off for everything that writes a range into the live version out of
+    order (a repair, a gap fill, a dead-letter re-drive): those decide by what the
+    store holds, each SKU's applied version, and under the live projection's
+    partition locks, so no live batch interleaves; a forward-only checkpoint of
+    their own would skip every later repair below it.
     ``timeout``: seconds to wait for a connection before the batch is transient-failed.
     ``statement_timeout_ms``: PostgreSQL's statement and lock timeouts of its sessions.
     """
@@ -85,6 +92,7 @@ class PricingSink:
         schema: str = "pricing",
         projection: str = "pricing",
         *,
+        checkpointed: bool = True,
         timeout: float = 10.0,
         statement_timeout_ms: int | None = None,
     ) -> None:
@@ -120,6 +128,7 @@ class PricingSink:
             self._owns_pool = False
         self.schema = schema
         self.projection = projection
+        self.checkpointed = checkpointed
         self.timeout = timeout
         self._sql = _Statements(schema)
         # int4 key for the advisory locks of this projection's partitions.
@@ -169,8 +178,10 @@ class PricingSink:
             with conn.cursor() as cur:
                 for partition in partitions:
                     cur.execute(self._sql.lock, (self._lock_key, partition))
-                cur.execute(self._sql.read_checkpoints, (self.projection, partitions))
-                checkpoints: dict[int, int] = dict(cur.fetchall())
+                checkpoints: dict[int, int] = {}
+                if self.checkpointed:
+                    cur.execute(self._sql.read_checkpoints, (self.projection, partitions))
+                    checkpoints = dict(cur.fetchall())
                 fresh = [e for e in events if e.offset > checkpoints.get(e.partition, -1)]
                 report.skipped += len(events) - len(fresh)
 
@@ -208,13 +219,14 @@ class PricingSink:
                     refused = [op for op in planned.products if op.sku not in planned.events]
                     self._write(cur, rows.Plan(products=refused))
 
-                last: dict[int, int] = {}
-                for e in events:
-                    last[e.partition] = max(e.offset, last.get(e.partition, -1))
-                cur.executemany(
-                    self._sql.checkpoint_upsert,
-                    [(self.projection, p, offset) for p, offset in sorted(last.items())],
-                )
+                if self.checkpointed:
+                    last: dict[int, int] = {}
+                    for e in events:
+                        last[e.partition] = max(e.offset, last.get(e.partition, -1))
+                    cur.executemany(
+                        self._sql.checkpoint_upsert,
+                        [(self.projection, p, offset) for p, offset in sorted(last.items())],
+                    )
         return report
 
     def replace(self, events_by_sku: dict[str, list[PositionedEvent]]) -> list[str]:

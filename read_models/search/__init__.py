@@ -3,7 +3,7 @@
 from read_models.search.document import category_prefixes, fold, project
 from read_models.search.index import bulk_mode, ensure_index
 from read_models.search.mapping import cluster_has_analysis_common, index_body
-from read_models.search.writer import SearchSink
+from read_models.search.sink import SearchSink
 
 __all__ = [
     "SearchSink",

@@ -1,7 +1,7 @@
 """The Elasticsearch client every part of eventcart uses.
 
 One place for how we talk to Elasticsearch: the cluster's address,
-credentials and CA from the settings (``schemas.connections``), JSON through
+credentials and CA from the settings (``schemas.config.connections``), JSON through
 orjson (the standard library's encoder was a twentieth of the search
 projection's time), and the caller's timeouts and retries.
 """
@@ -13,8 +13,8 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from schemas.connections import elasticsearch_options
-from schemas.settings import Settings
+from schemas.config.connections import elasticsearch_options
+from schemas.config.settings import Settings
 
 __all__ = ["connect"]
 

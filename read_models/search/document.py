@@ -1,7 +1,7 @@
 """The search document of one product, and how each event changes it.
 
 Pure functions, no I/O: the live projection, replays and the unit tests all run
-exactly this code. The writer (:mod:`read_models.search.writer`) reads the stored
+exactly this code. The writer (:mod:`read_models.search.sink`) reads the stored
 document, folds a batch's events onto it with :func:`project` and writes the whole
 document back with ``version_type=external``: a partial update cannot carry an
 external version, so the projection always holds the full document.

@@ -7,11 +7,14 @@ the concrete index is ``f"{alias}_v{version}"``, so a rebuild can fill
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from elasticsearch import BadRequestError, Elasticsearch
+from elasticsearch import ApiError, BadRequestError, Elasticsearch
 
-from read_models.search.mapping import cluster_has_analysis_common, index_body
+from read_models.search.mapping import LIVE_SETTINGS, cluster_has_analysis_common, index_body
+
+log = logging.getLogger(__name__)
 
 __all__ = ["alias_target", "bulk_mode", "concrete_name", "create_index", "ensure_index"]
 
@@ -59,15 +62,33 @@ def ensure_index(
     When the alias is missing, ``{alias}_v{version}`` is created (if missing) with
     the mapping variant the cluster supports and the alias is pointed at it. When
     the alias exists it is left alone, even if it points to another version (a
-    rebuild moved it): its current index is returned. Safe to call concurrently.
+    rebuild moved it): its current index is returned, with
+    :data:`~read_models.search.mapping.LIVE_SETTINGS` applied where an older
+    eventcart created it. Safe to call concurrently.
     """
     current = alias_target(es, alias)
     if current is not None:
+        _apply_live_settings(es, current)
         return current
     index = concrete_name(alias, version)
     create_index(es, index, rich=rich)
     es.indices.put_alias(index=index, name=alias, is_write_index=True)
     return alias_target(es, alias) or index
+
+
+def _apply_live_settings(es: Elasticsearch, index: str) -> None:
+    """Bring an index made by an older eventcart up to the live settings. Best effort:
+    an index that refuses settings now (a read-only block) keeps working, a deleted
+    document is then put back once its tombstone expires (60 s)."""
+    names = [f"index.{name}" for name in LIVE_SETTINGS]
+    current = es.indices.get_settings(index=index, name=names, flat_settings=True)
+    held = current.body.get(index, {}).get("settings", {})
+    if all(held.get(f"index.{k}") == v for k, v in LIVE_SETTINGS.items()):
+        return
+    try:
+        es.indices.put_settings(index=index, settings=LIVE_SETTINGS)
+    except ApiError as exc:
+        log.warning("index %s keeps its settings for now: %s", index, exc)
 
 
 def bulk_mode(es: Elasticsearch, index: str, on: bool, *, replicas: int = 0) -> None:

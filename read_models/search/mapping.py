@@ -25,15 +25,22 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from read_models.search.model import MODEL_VERSION
+from read_models.search.model_version import MODEL_VERSION
 
 __all__ = [
     "ANALYSIS_COMMON_MODULE",
+    "LIVE_SETTINGS",
     "cluster_has_analysis_common",
     "index_body",
 ]
 
 ANALYSIS_COMMON_MODULE = "analysis-common"
+
+#: Index settings the projection relies on, set on new indices and on the live one
+#: at start (they are dynamic): eventcart never deletes a document (a discontinued
+#: product stays, marked), so a deletion's tombstone only ever stands in the way
+#: of putting back a document the index lost; forget tombstones at the next refresh.
+LIVE_SETTINGS: dict[str, str] = {"gc_deletes": "0s"}
 
 _KEYWORD_MAX = 256  # longer values are kept in _source but not indexed as keywords
 
@@ -155,6 +162,7 @@ def index_body(
         "number_of_shards": shards,
         "number_of_replicas": replicas,
         "refresh_interval": refresh_interval,
+        **LIVE_SETTINGS,
     }
     if rich:
         settings["analysis"] = copy.deepcopy(_RICH_ANALYSIS)
@@ -162,7 +170,7 @@ def index_body(
         "settings": {"index": settings},
         "mappings": {
             # The model this mapping and the projection code implement; the live
-            # projection refuses an index built for an older one (read_models.search.model).
+            # projection refuses an index built for an older one (read_models.search.model_version).
             "_meta": {"model_version": MODEL_VERSION},
             "dynamic": "strict",
             "dynamic_templates": copy.deepcopy(_PRICE_TEMPLATES),

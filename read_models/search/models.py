@@ -12,14 +12,17 @@ sort and bucket.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -62,7 +65,27 @@ _AttributeKey = Annotated[
     ),
 ]
 _AttributeValue = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-_Price = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4, allow_inf_nan=False)]
+#: A price bound as text: the contract's amount (12 integer digits, 4 fractional), or 0.
+PRICE_BOUND_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
+
+
+def _price_bound(value: object) -> object:
+    """Text is taken as the pattern says and nothing else (no sign, no exponent, no
+    spaces), so the API's schema and its checks say the same."""
+    if isinstance(value, str) and re.fullmatch(PRICE_BOUND_PATTERN, value) is None:
+        raise ValueError(
+            "a price bound is a decimal such as 49.9 (up to 12 integer digits, 4 fractional)"
+        )
+    return value
+
+
+#: A price bound of a filter (compared with the index's ``double`` of each price).
+PriceBound = Annotated[
+    Decimal,
+    BeforeValidator(_price_bound),
+    Field(ge=0, le=Decimal("999999999999.9999"), allow_inf_nan=False),
+    WithJsonSchema({"type": "string", "pattern": PRICE_BOUND_PATTERN}),
+]
 
 
 class SearchRequest(BaseModel):
@@ -99,10 +122,10 @@ class SearchRequest(BaseModel):
         pattern=r"^[A-Z]{3}$",
         description="ISO 4217 code of the prices to filter, sort, bucket and show.",
     )
-    min_price: _Price | None = Field(
+    min_price: PriceBound | None = Field(
         default=None, description="Lowest price (inclusive) in `currency`."
     )
-    max_price: _Price | None = Field(
+    max_price: PriceBound | None = Field(
         default=None, description="Highest price (inclusive) in `currency`."
     )
     in_stock: bool | None = Field(
@@ -180,14 +203,8 @@ class SearchRequest(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchRequest:
-        if (
-            self.min_price is not None
-            and self.max_price is not None
-            and self.min_price > self.max_price
-        ):
-            raise ValueError(
-                f"min_price ({self.min_price}) must not be above max_price ({self.max_price})"
-            )
+        # A price range whose minimum is above its maximum is a range nothing is in: it
+        # matches no product (as any filter nothing passes), it is not an error.
         if self.cursor is not None and self.page != 1:
             raise ValueError("give either a cursor or a page above 1, not both")
         return self

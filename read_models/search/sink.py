@@ -12,10 +12,12 @@ stale writers never move a document backwards.
 Each bulk item's outcome is classified, none is ignored:
 
 * 200/201: the events folded into it are ``applied``;
-* 409 ``version_conflict_engine_exception``: the index already holds a newer
-  version (a concurrent writer got there first): the events are ``skipped``
-  (not an error); events at or below the stored version are skipped before
-  any write, from the ``mget``;
+* 409 ``version_conflict_engine_exception``: checked, never assumed. When the
+  document is stored (a concurrent writer got there first with a newer
+  version) its events are ``skipped``; when it is not (it was deleted, and the
+  tombstone of the deletion refused the write) it is written again once the
+  tombstone is gone, and counted as applied. Events at or below the stored
+  version are skipped before any write, from the ``mget``;
 * 429, 5xx, a missing alias/index: :class:`TransientStoreError` (the runner
   retries the whole batch; idempotent thanks to the external versions);
 * any other 4xx (a mapping rejection such as ``document_parsing_exception``):
@@ -29,6 +31,7 @@ interval, and backing off is the runner's job.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -42,6 +45,10 @@ from read_models.search.document import passed, project
 __all__ = ["SearchSink"]
 
 _MISSING_INDEX_ERRORS = frozenset({"index_not_found_exception"})
+
+#: Pauses before writing again a document refused by the tombstone of its deletion
+#: (the index forgets tombstones at its next refresh after ``gc_deletes``, 0 s).
+TOMBSTONE_PAUSES = (0.3, 0.6, 1.2, 2.4)
 
 
 def _is_transient_status(status: int) -> bool:
@@ -80,15 +87,27 @@ class SearchSink:
     name = "search"
 
     def __init__(
-        self, es: Elasticsearch, alias: str, *, live: bool = False, rebuild: bool = False
+        self,
+        es: Elasticsearch,
+        alias: str,
+        *,
+        live: bool = False,
+        rebuild: bool = False,
+        owns_client: bool = False,
     ) -> None:
         """live: this sink is the live projection's, which a replay's switch may pause.
         rebuild: it fills a fresh index nobody else writes (a replay's build): a product
-        it has not written yet has no document, so none is read back."""
+        it has not written yet has no document, so none is read back.
+        owns_client: :meth:`close` closes ``es``."""
         self._es = es
         self._alias = alias
+        self._owns_client = owns_client
         self._fence = switch.LiveFence(es, alias) if live else None
         self._written: set[str] | None = set() if rebuild else None
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._es.close()
 
     def apply(self, events: Sequence[PositionedEvent]) -> ApplyReport:
         if not events:
@@ -212,6 +231,20 @@ class SearchSink:
         writes: list[tuple[str, dict[str, Any], list[PositionedEvent]]],
         report: ApplyReport,
     ) -> None:
+        items = self._bulk(writes, report)
+        conflicts = [w for w, item in zip(writes, items, strict=True) if _conflict(item)]
+        if conflicts:
+            written, present = self._settle(conflicts)
+            report.applied += written
+            report.skipped += present
+
+    def _bulk(
+        self,
+        writes: list[tuple[str, dict[str, Any], list[PositionedEvent]]],
+        report: ApplyReport,
+    ) -> list[dict[str, Any]]:
+        """One bulk request; written and refused documents go into ``report``, a
+        version conflict is left to the caller (the answer's items are returned)."""
         # Lines encoded here with orjson: the client's NDJSON encoder is the standard
         # library's, a twentieth of the projection's time.
         operations: list[bytes] = []
@@ -249,41 +282,92 @@ class SearchSink:
             raise TransientStoreError(
                 f"search: bulk answered {len(items)} items for {len(writes)} documents"
             )
-
-        applied = skipped = 0
-        failed: list[tuple[PositionedEvent, str]] = []
         transient: list[str] = []
         for (sku, _, folded), item in zip(writes, items, strict=True):
             result = next(iter(item.values()))
             status = int(result.get("status", 0))
             error = result.get("error")
+            kind = error.get("type") if isinstance(error, dict) else None
             if 200 <= status < 300 and error is None:
-                applied += len(folded)
-            elif (
-                status == 409
-                and isinstance(error, dict)
-                and error.get("type") == "version_conflict_engine_exception"
-            ):
-                skipped += len(folded)
+                report.applied += len(folded)
+            elif _conflict(item):
+                continue
             elif (
                 _is_transient_status(status)
-                or (isinstance(error, dict) and error.get("type") in _MISSING_INDEX_ERRORS)
-                or (isinstance(error, dict) and error.get("type") in _BLOCKED_ERRORS)
+                or kind in _MISSING_INDEX_ERRORS
+                or kind in _BLOCKED_ERRORS
                 or status == 404
             ):
                 transient.append(f"{sku}: {status} {_reason(error)}")
             else:
                 reason = f"search: {status} {_reason(error)}"
-                failed.extend((positioned, reason) for positioned in folded)
-
+                report.failed.extend((positioned, reason) for positioned in folded)
         if transient:
             shown = "; ".join(transient[:3])
             raise TransientStoreError(
                 f"search: bulk rejected {len(transient)} document(s) for now: {shown}"
             )
-        report.applied += applied
-        report.skipped += skipped
-        report.failed.extend(failed)
+        return items
+
+    def _settle(
+        self, conflicts: list[tuple[str, dict[str, Any], list[PositionedEvent]]]
+    ) -> tuple[int, int]:
+        """Events of documents the index refused with a version conflict: (written
+        after all, truly present).
+
+        A conflict means "a newer or equal version is here" only when the document
+        is here: a document deleted from the index (a store that lost it, an
+        operator) leaves a tombstone with its version, which refuses the same
+        write although nothing is stored. Those are written again once the
+        tombstone is gone (the index keeps tombstones for ``gc_deletes``, 0 s in
+        eventcart's mapping: until the next refresh); one still refused after
+        that makes the batch retry later, never counted as applied or present.
+        """
+        written = present = 0
+        pending = conflicts
+        for pause in TOMBSTONE_PAUSES:
+            stored = self._versions([sku for sku, _, _ in pending])
+            tombstoned = []
+            for sku, doc, folded in pending:
+                if sku in stored:
+                    present += len(folded)  # a newer (or equal) document is stored
+                else:
+                    tombstoned.append((sku, doc, folded))
+            if not tombstoned:
+                return written, present
+            time.sleep(pause)
+            self._es.indices.refresh(index=self._alias)
+            retry = ApplyReport()
+            again = self._bulk(tombstoned, retry)
+            written += retry.applied
+            pending = [w for w, item in zip(tombstoned, again, strict=True) if _conflict(item)]
+            if not pending:
+                return written, present
+        raise TransientStoreError(
+            f"search: {len(pending)} deleted document(s) still refused by their tombstones "
+            f"(e.g. {pending[0][0]}); the batch is retried"
+        )
+
+    def _versions(self, skus: list[str]) -> dict[str, int]:
+        """The stored ``_version`` of the SKUs that have a document (realtime)."""
+        try:
+            response = self._es.mget(index=self._alias, ids=skus, source=False, realtime=True)
+        except ApiError as exc:
+            _raise_transient_if_retryable("mget", exc)
+            raise
+        except TransportError as exc:
+            raise TransientStoreError(f"search: mget failed: {exc}") from exc
+        return {str(d["_id"]): int(d["_version"]) for d in response.body["docs"] if d.get("found")}
+
+
+def _conflict(item: dict[str, Any]) -> bool:
+    result = next(iter(item.values()))
+    error = result.get("error")
+    return (
+        int(result.get("status", 0)) == 409
+        and isinstance(error, dict)
+        and error.get("type") == "version_conflict_engine_exception"
+    )
 
 
 def _encode(doc: dict[str, Any]) -> bytes:

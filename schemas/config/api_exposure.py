@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from schemas.settings import DEFAULT_API_TOKEN
+from schemas.config.settings import DEFAULT_API_TOKEN
 
 __all__ = ["UnsafeExposureError", "check_api_exposure", "is_loopback"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 __all__ = [
     "elasticsearch_options",

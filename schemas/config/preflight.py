@@ -7,7 +7,7 @@ back. librdkafka in particular retries an authentication failure forever,
 reporting it only to an error callback, so a worker with a wrong SCRAM
 password would sit silent. Before a process starts work, :func:`check` asks
 each store it needs once, with the very options its clients use
-(``schemas.connections``), and turns a refusal (SASL authentication, a
+(``schemas.config.connections``), and turns a refusal (SASL authentication, a
 certificate that does not verify, an Elasticsearch 401/403, PostgreSQL's
 password or pg_hba refusal) into :class:`CredentialsRejectedError`, whose message
 names the ``EVENTCART_*`` settings to fix. A store that does not answer at all
@@ -30,8 +30,8 @@ from elasticsearch import (
     TransportError,
 )
 
-from schemas.connections import elasticsearch_options, kafka_config, postgres_conninfo
-from schemas.settings import Settings
+from schemas.config.connections import elasticsearch_options, kafka_config, postgres_conninfo
+from schemas.config.settings import Settings
 
 __all__ = [
     "CredentialsRejectedError",

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # schemas/config/settings.py -> the project
 
 
 def _default_cache_dir() -> Path:
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     postgres_admin_password: SecretStr = SecretStr("postgres")
 
     # --- credentials and TLS, in each client's own names ---------------------
-    # (built into client options in one place: ``schemas.connections``)
+    # (built into client options in one place: ``schemas.config.connections``)
     #: librdkafka's ``security.protocol``.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     #: librdkafka's ``sasl.mechanism`` (used with a SASL_* protocol).

@@ -38,7 +38,7 @@ from confluent_kafka import Consumer
 from faust.transport.consumer import Consumer as FaustConsumer
 from mode import Service
 
-from schemas.settings import get_settings
+from schemas.config.settings import get_settings
 
 
 async def _drain_messages_fast(self: Any, fetcher: Any) -> None:  # pragma: no cover

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 
 def measure_freshness(

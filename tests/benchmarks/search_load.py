@@ -201,11 +201,22 @@ def _go_env(into: Path) -> dict[str, str]:
 def run_load(
     loadgen: Path, request_lines: list[dict[str, Any]], concurrency: int, seconds: float, work: Path
 ) -> dict[str, Any]:
-    """One closed-loop run: ``concurrency`` clients for ``seconds`` (after a 3 s warm-up)."""
+    """One closed-loop run: ``concurrency`` clients for ``seconds`` after a 3 s warm-up,
+    each request of the list sent at most once (so a faster form does not see its own
+    repeats more often: the request cache's hits come from the list alone)."""
     path = work / f"requests-{len(request_lines)}-{abs(hash(json.dumps(request_lines[:3])))}.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in request_lines))
     done = subprocess.run(
-        [str(loadgen), "-requests", str(path), "-c", str(concurrency), "-d", f"{seconds}s"],
+        [
+            str(loadgen),
+            "-requests",
+            str(path),
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{seconds}s",
+            "-once",
+        ],
         check=True,
         capture_output=True,
         text=True,

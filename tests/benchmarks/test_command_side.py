@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from producers import commands as c
 from producers.client import CommandClient, producer_config
 from schemas import codec
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.workers import Worker, settings_env

@@ -23,10 +23,10 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from read_models.pricing.migrate import migrate
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 from read_models.search.index import ensure_index
-from read_models.search.writer import SearchSink
-from schemas.settings import Settings
+from read_models.search.sink import SearchSink
+from schemas.config.settings import Settings
 from tests.benchmarks.test_query_side import BRANDS, WORDS, batches
 from tests.fixtures.apis import api_process
 from tests.fixtures.workers import free_port_block

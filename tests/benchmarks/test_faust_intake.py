@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.workers import settings_env
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(1800)]

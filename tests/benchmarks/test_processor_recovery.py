@@ -24,7 +24,7 @@ import pytest
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.benchmarks.test_command_side import catalog_commands, wait_for_count
 from tests.fixtures.rss import MIB, rss_bytes

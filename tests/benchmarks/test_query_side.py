@@ -29,12 +29,12 @@ from elasticsearch import Elasticsearch
 from producers import commands as c
 from read_models.pricing import queries as pricing
 from read_models.pricing.migrate import migrate
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 from read_models.projection import PositionedEvent
-from read_models.query_api import reader_dsn
+from read_models.query_stores import reader_dsn
 from read_models.search.index import ensure_index
-from read_models.search.writer import SearchSink
-from schemas.settings import Settings
+from read_models.search.sink import SearchSink
+from schemas.config.settings import Settings
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.fixtures.apis import api_process
 from tests.fixtures.workers import free_port_block
@@ -139,7 +139,7 @@ def test_pricing_lookups_through_the_api_vs_straight_sql(filled: Settings, api: 
             lambda sku: http.get(f"{api}/prices/{sku}").raise_for_status(), singles
         )
         api_bulk = measure(
-            lambda skus: http.post(f"{api}/prices/bulk", json={"skus": skus}).raise_for_status(),
+            lambda skus: http.post(f"{api}/prices:bulk", json={"skus": skus}).raise_for_status(),
             bulks,
         )
     with psycopg.connect(reader_dsn(filled), autocommit=True) as conn:

@@ -30,7 +30,7 @@ from producers.client import CommandClient, producer_config
 from read_models.pricing.migrate import migrate
 from read_models.search.index import ensure_index
 from schemas import codec
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.benchmarks.ceilings import bulk_load_seconds, copy_seconds

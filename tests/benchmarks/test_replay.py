@@ -26,14 +26,15 @@ from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
 
 from ops import verify
-from ops.replay import pricing as pricing_replay
-from ops.replay import search as search_replay
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.pricing.migrate import migrate
+from read_models.pricing.read_model import PRICING
 from read_models.search.index import ensure_index
-from schemas.settings import Settings
+from read_models.search.read_model import SEARCH
+from schemas.config.settings import Settings
 from schemas.topics import Topics
+from streams import rebuild as replay
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.benchmarks.ceilings import bulk_load_seconds, copy_seconds
 from tests.benchmarks.freshness import measure_freshness
@@ -104,15 +105,15 @@ def test_rebuild_one_million_events(
     quiet = lambda *_: None  # noqa: E731
 
     began = time.perf_counter()
-    s_plan = search_replay.plan(module_settings)
-    search_replay.build(module_settings, s_plan, quiet)
-    search_replay.switch_over(module_settings, s_plan, quiet)
+    s_plan = replay.plan(module_settings, SEARCH)
+    replay.build(module_settings, SEARCH, s_plan, quiet)
+    replay.switch(module_settings, SEARCH, s_plan, quiet)
     search_s = time.perf_counter() - began
 
     began = time.perf_counter()
-    p_plan = pricing_replay.plan(module_settings)
-    pricing_replay.build(module_settings, p_plan, quiet)
-    pricing_replay.switch(module_settings, p_plan, quiet)
+    p_plan = replay.plan(module_settings, PRICING)
+    replay.build(module_settings, PRICING, p_plan, quiet)
+    replay.switch(module_settings, PRICING, p_plan, quiet)
     pricing_s = time.perf_counter() - began
 
     # Ceilings: the final state, written straight into fresh stores.
@@ -145,8 +146,8 @@ def test_rebuild_one_million_events(
         client.send(c.register_product("RB-PROBE", "probe"), timeout_s=120)
         rebuild = threading.Thread(
             target=lambda: (
-                (plan_ := search_replay.plan(module_settings)),
-                search_replay.build(module_settings, plan_, quiet),
+                (plan_ := replay.plan(module_settings, SEARCH)),
+                replay.build(module_settings, SEARCH, plan_, quiet),
             )
         )
         rebuild.start()

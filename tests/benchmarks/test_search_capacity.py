@@ -47,26 +47,31 @@ import pytest
 from elasticsearch import Elasticsearch, helpers
 
 from read_models.pricing.migrate import migrate
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 from read_models.projection import PositionedEvent
 from read_models.search.index import create_index
-from read_models.search.model import MODEL_VERSION
+from read_models.search.model_version import MODEL_VERSION
 from read_models.search.models import SearchRequest
-from read_models.search.queries import search
 from read_models.search.query_body import build_query
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.benchmarks.search_load import build_loadgen, lines, mix, run_load
 from tests.fixtures.apis import api_process
 from tests.fixtures.relevance.corpus import products, sku_of
-from tests.fixtures.relevance.evaluate import evaluate, events_of, index_corpus, report
-from tests.fixtures.relevance.previous_query import previous_body
+from tests.fixtures.relevance.evaluate import (
+    evaluate,
+    events_of,
+    index_corpus,
+    previous_top_ten,
+    report,
+    top_ten,
+)
 from tests.fixtures.workers import free_port_block
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(4 * 3600)]
 
 CONCURRENCY = (1, 8, 32, 64)
 PRICED = 100_000
-MIX = 4000
+MIX = 16_000
 #: Judged relevance is computed up to this size (every product is graded per query).
 RELEVANCE_UP_TO = 100_000
 CORPUS_MARK = "relevance-corpus-1"
@@ -267,16 +272,8 @@ def test_search_capacity(
     if catalog_size <= RELEVANCE_UP_TO:
         catalog = list(products(catalog_size))
 
-        def top_ten(q: str) -> list[str]:
-            found = search(es, alias, SearchRequest(q=q, size=10, facets=False, highlight=False))
-            return [hit.sku for hit in found.hits]
-
-        def previous_top_ten(q: str) -> list[str]:
-            body = previous_body(SearchRequest(q=q, size=10, facets=False, highlight=False))
-            return [hit["_id"] for hit in es.search(index=alias, body=body)["hits"]["hits"]]
-
-        out.append(report(evaluate(previous_top_ten, catalog), "relevance, previous query"))
-        out.append(report(evaluate(top_ten, catalog), "relevance, this query"))
+        out.append(report(evaluate(previous_top_ten(es, alias), catalog), "relevance, previous"))
+        out.append(report(evaluate(top_ten(es, alias), catalog), "relevance, this query"))
         del catalog
 
     requests = mix(MIX, priced=PRICED)

@@ -32,7 +32,7 @@ from psycopg import sql
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.search.index import ensure_index
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 from tests.benchmarks.test_command_side import catalog_commands

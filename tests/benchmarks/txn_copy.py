@@ -18,7 +18,7 @@ import threading
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from schemas.settings import get_settings
+from schemas.config.settings import get_settings
 
 
 def main(source: str, target: str) -> None:

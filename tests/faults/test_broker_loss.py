@@ -25,7 +25,7 @@ from ops.stack.process import port_is_open
 from producers import commands as c
 from producers.client import CommandClient, CommandTimeoutError
 from producers.http_api import create_app
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, SKIP_IN_CONTAINERS, Worker, cli

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from schemas import preflight
-from schemas.settings import Settings
+from schemas.config import preflight
+from schemas.config.settings import Settings
 from tests.fixtures.workers import cli
 
 #: Generous for two shared cores; a retried refusal would take forever.

@@ -1,7 +1,7 @@
 """A three-broker KRaft cluster on loopback, and the loss of the broker that leads most.
 
 On demand (it starts three more JVMs on a two-core machine):
-`.venv/bin/pytest -m long -s tests/integration/test_kafka_cluster.py`.
+`.venv/bin/pytest -m long -s tests/faults/test_kafka_cluster.py`.
 
 The cluster is the project's own (`ops.stack`, ``EVENTCART_KAFKA_BROKERS=3``), on
 ports of its own beside the single-broker stack; Elasticsearch and PostgreSQL
@@ -30,7 +30,7 @@ from ops.stack import manager
 from ops.stack.process import port_is_open
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle

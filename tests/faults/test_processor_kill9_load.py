@@ -2,7 +2,7 @@
 
 The short version runs in `make test` (3 kills during 20,000 commands over
 1,000 SKUs); the long one (20 kills during 200,000 commands over 5,000 SKUs)
-on demand: `.venv/bin/pytest -m long tests/integration/test_processor_kill9_load.py -s`.
+on demand: `.venv/bin/pytest -m long tests/faults/test_processor_kill9_load.py -s`.
 Each kill is followed at once by a restart, as a supervisor would; the time
 from the kill to the first answer the new process publishes is printed.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.workers import Worker
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until

@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient, producer_config
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic

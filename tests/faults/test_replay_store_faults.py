@@ -24,8 +24,8 @@ import pytest
 from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient
-from read_models.pricing import model as pricing_model
-from schemas.settings import Settings
+from read_models.pricing import model_version as pricing_model
+from schemas.config.settings import Settings
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import SKIP_IN_CONTAINERS, cli, settings_env
 

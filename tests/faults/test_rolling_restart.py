@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker

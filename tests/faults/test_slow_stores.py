@@ -34,7 +34,7 @@ from psycopg import sql
 from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic

@@ -16,7 +16,7 @@ after its warm-up (a quarter of its life), its peak and its end. A process that
 lived through the whole soak must end within 25% (or 100 MiB) of its
 after-warm-up size.
 
-Run: ``.venv/bin/pytest -m long -s tests/integration/test_soak.py [--soak-minutes 60]``.
+Run: ``.venv/bin/pytest -m long -s tests/faults/test_soak.py [--soak-minutes 60]``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import pytest
 from ops.stack import manager
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.apis import api_process
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once
 from tests.fixtures.oracle import assert_read_models_equal_oracle

@@ -11,7 +11,7 @@ from ops.stack import maven
 from ops.stack.errors import StackError
 from ops.stack.java import find_java, java_version
 from ops.stack.kafka import Kafka
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 
 def free_port() -> int:

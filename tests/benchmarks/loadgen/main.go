@@ -125,6 +125,7 @@ func main() {
 	duration := flag.Duration("d", 20*time.Second, "how long to run")
 	warmup := flag.Duration("warmup", 3*time.Second, "run this long first, unmeasured")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request timeout")
+	once := flag.Bool("once", false, "send each request at most once: stop early when the list is used up")
 	flag.Parse()
 	requests, err := load(*file)
 	if err != nil || len(requests) == 0 {
@@ -144,7 +145,11 @@ func main() {
 	run := func(until time.Time, record bool, out chan<- []sample) {
 		var mine []sample
 		for time.Now().Before(until) {
-			r := requests[int(atomic.AddInt64(&next, 1))%len(requests)]
+			i := int(atomic.AddInt64(&next, 1))
+			if *once && record && i >= len(requests) {
+				break
+			}
+			r := requests[i%len(requests)]
 			var body io.Reader
 			if len(r.Body) > 0 {
 				body = bytes.NewReader(r.Body)
@@ -190,6 +195,7 @@ func main() {
 		return all, time.Since(began).Seconds()
 	}
 	phase(*warmup, false)
+	// The measured run goes on from where the warm-up stopped: no request is sent twice.
 	cpuBefore := cpuSeconds()
 	samples, seconds := phase(*duration, true)
 	byKind := map[string][]sample{}

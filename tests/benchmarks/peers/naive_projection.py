@@ -25,7 +25,7 @@ from read_models.pricing.migrate import migrate
 from read_models.pricing.rows import plan
 from read_models.projection import PositionedEvent
 from read_models.search.document import project
-from schemas.settings import get_settings
+from schemas.config.settings import get_settings
 from schemas.topics import Topics
 
 

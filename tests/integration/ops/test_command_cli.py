@@ -12,7 +12,7 @@ import pytest
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.workers import Worker, settings_env
 
 

@@ -22,14 +22,14 @@ from confluent_kafka import Producer
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.connections import kafka_config
-from schemas.settings import Settings
+from schemas.config.connections import kafka_config
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.console import RunningApis, start_apis
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import ALL_ROLES, Worker
 
-AXE = Path(__file__).parent.parent / "fixtures" / "axe" / "axe-4.14.1.min.js"
+AXE = Path(__file__).resolve().parents[2] / "fixtures" / "axe" / "axe-4.14.1.min.js"
 NOW = datetime.now(UTC)
 WAIT_MS = 60_000  # generous: two cores shared with other stacks
 

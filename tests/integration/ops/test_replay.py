@@ -15,12 +15,12 @@ import pytest
 from elasticsearch import Elasticsearch
 from psycopg import sql
 
-from ops.replay.lock import ReplayLockLostError, replay_lock, replay_running
+from ops.replay_lock import ReplayLockLostError, replay_lock, replay_running
 from producers import commands as c
 from producers.client import CommandClient
-from read_models.pricing import model as pricing_model
+from read_models.pricing import model_version as pricing_model
 from read_models.search.index import alias_target
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.workers import settings_env
@@ -209,8 +209,8 @@ def test_a_second_replay_is_refused_from_another_home_until_the_first_dies(
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from ops.replay.lock import replay_lock\n"
-            "from schemas.settings import get_settings\n"
+            "from ops.replay_lock import replay_lock\n"
+            "from schemas.config.settings import get_settings\n"
             "with replay_lock(get_settings(), 'search'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(600)\n",

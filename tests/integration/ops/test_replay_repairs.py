@@ -1,19 +1,17 @@
-"""Why people rebuild (a model change) and how they repair (a store that lost writes)."""
+"""Why people rebuild: a model change (repairs of a store that lost writes: test_repairs.py)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 from elasticsearch import Elasticsearch
-from psycopg import sql
 
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.search.index import alias_target
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.oracle import assert_read_models_equal_oracle, traffic
 from tests.fixtures.read_models import search_docs
 from tests.fixtures.workers import Worker, run_cli
@@ -56,24 +54,3 @@ def test_live_projection_refuses_an_older_model_until_a_replay(
     run_cli(module_settings, "replay", "search")
     assert alias_target(es, alias) == f"{alias}_v2"
     assert_read_models_equal_oracle(module_settings, SKUS)  # the worker went on by itself
-
-
-def test_repair_puts_back_what_a_store_lost(
-    workers: dict[str, Worker], module_settings: Settings, es: Elasticsearch
-) -> None:
-    alias, schema = module_settings.search_index, module_settings.pricing_schema
-    # A store that lost a document (as after restoring an older snapshot). Deleting it
-    # leaves a versioned tombstone for index.gc_deletes (60 s); drop tombstones at once.
-    es.indices.put_settings(index=alias, settings={"index.gc_deletes": "0s"})
-    es.delete(index=alias, id="M-2", refresh=True)
-    time.sleep(1)
-    with psycopg.connect(module_settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
-        for table in ("current_price", "price_history", "stock", "product"):
-            conn.execute(
-                sql.SQL("DELETE FROM {}.{} WHERE sku = 'M-2'").format(
-                    sql.Identifier(schema), sql.Identifier(table)
-                )
-            )
-    out = run_cli(module_settings, "replay", "all", "--from-offset", "0")
-    assert "already there" in out
-    assert_read_models_equal_oracle(module_settings, SKUS)

@@ -38,8 +38,8 @@ from producers import commands as c
 from producers import http_api
 from producers.client import CommandClient
 from read_models import query_api
-from schemas import preflight
-from schemas.settings import Settings
+from schemas.config import preflight
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from streams.app import broker_credentials
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once

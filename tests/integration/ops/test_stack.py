@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from ops.cli import app
 from ops.stack import manager
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.java import find_java, install_wheel_jdk, java_version
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ops import status
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import run_cli

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.oracle import traffic
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import cli

@@ -15,7 +15,7 @@ import pytest
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.workers import settings_env
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from producers import commands as c
 from producers.client import CommandClient
 from schemas import codec
+from schemas.config.settings import Settings
 from schemas.errors import ContractError
-from schemas.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.contract_strategies import command_strategy, commands_for
 from tests.fixtures.kafka_read import read_topic

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from producers.http_api import create_app
 from producers.http_models import CommandName
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.workers import Worker
 
 TOKEN = "test-" + uuid.uuid4().hex
@@ -228,10 +228,9 @@ def test_body_that_is_not_json_is_422(api: TestClient) -> None:
     assert response.json()["detail"][0]["rule"] == "json"
 
 
-def test_unknown_command_type_and_bad_query_are_422(api: TestClient) -> None:
+def test_an_unknown_command_type_is_404_and_a_bad_query_422(api: TestClient) -> None:
     unknown = post(api, "delete-product", {"sku": "SKU-1", "data": {}})
-    assert unknown.status_code == 422
-    assert unknown.json()["detail"][0]["field"] == "path.command_type"
+    assert unknown.status_code == 404  # one route per command type: no such route
     too_long = post(api, "discontinue-product", {"sku": "SKU-1", "data": {}}, timeout_s=3600)
     assert too_long.status_code == 422
     assert too_long.json()["detail"][0]["field"] == "query.timeout_s"
@@ -257,26 +256,31 @@ def test_oversized_body_without_content_length_is_413(api: TestClient) -> None:
 
 
 # --- documentation -------------------------------------------------------------------
-def test_openapi_documents_the_five_commands_and_the_bearer_scheme(api: TestClient) -> None:
+def test_openapi_documents_each_command_with_its_contract_and_the_bearer_scheme(
+    api: TestClient,
+) -> None:
     document = api.get("/openapi.json").json()
     assert document["info"]["title"] == "eventcart command API"
-    operation = document["paths"]["/commands/{command_type}"]["post"]
-    [parameter] = [p for p in operation["parameters"] if p["name"] == "command_type"]
-    schema = document["components"]["schemas"][parameter["schema"]["$ref"].rsplit("/", 1)[1]]
-    assert (
-        set(schema["enum"])
-        == {name.value for name in CommandName}
-        == {
-            "register-product",
-            "update-product-details",
-            "change-price",
-            "adjust-stock",
-            "discontinue-product",
-        }
-    )
-    examples = operation["requestBody"]["content"]["application/json"]["examples"]
-    assert set(examples) == set(schema["enum"])
-    assert {"200", "202", "401", "413", "422", "503"} <= set(operation["responses"])
+    paths = {f"/commands/{name.value}" for name in CommandName}
+    assert paths == {
+        "/commands/register-product",
+        "/commands/update-product-details",
+        "/commands/change-price",
+        "/commands/adjust-stock",
+        "/commands/discontinue-product",
+    }
+    for path in paths:
+        operation = document["paths"][path]["post"]
+        body = operation["requestBody"]["content"]["application/json"]
+        # the body is the contract's: its data schema, and an example it accepts
+        assert set(body["schema"]["required"]) == {"sku", "data"}
+        assert body["schema"]["additionalProperties"] is False
+        assert set(body["example"]) <= set(body["schema"]["properties"])
+        assert {"200", "202", "401", "413", "422", "503"} <= set(operation["responses"])
+        assert operation["security"] == [{"bearerAuth": []}]
+    price = document["paths"]["/commands/change-price"]["post"]["requestBody"]
+    data = price["content"]["application/json"]["schema"]["properties"]["data"]
+    assert data["required"] == ["amount", "currency"]
+    assert "EUR" in data["properties"]["currency"]["enum"]
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
-    assert operation["security"] == [{"bearerAuth": []}]
     assert api.get("/docs").status_code == 200

@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from read_models.pricing.migrate import migrate
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 from read_models.projection import PositionedEvent
 from read_models.search.index import ensure_index
-from read_models.search.writer import SearchSink
-from schemas.settings import Settings
+from read_models.search.sink import SearchSink
+from schemas.config.settings import Settings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = ("product", "current_price", "price_history", "stock")

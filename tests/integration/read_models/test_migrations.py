@@ -12,9 +12,9 @@ import pytest
 from psycopg import sql
 from typer.testing import CliRunner
 
-from ops import db_cli
+from ops.cli import db
 from read_models.pricing.migrate import MigrationError, migrate, migrations, status
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 pytestmark = pytest.mark.services
 
@@ -158,10 +158,10 @@ def test_reader_can_select_but_not_write(
 
 def test_db_cli_migrate_and_status(schema: str) -> None:
     runner = CliRunner()
-    first = runner.invoke(db_cli.app, ["migrate", "--schema", schema])
+    first = runner.invoke(db.app, ["migrate", "--schema", schema])
     assert first.exit_code == 0, first.output
     assert "applied" in first.output and "0001_pricing" in first.output
-    second = runner.invoke(db_cli.app, ["migrate", "--schema", schema])
+    second = runner.invoke(db.app, ["migrate", "--schema", schema])
     assert second.exit_code == 0 and "up to date" in second.output
-    shown = runner.invoke(db_cli.app, ["status", "--schema", schema])
+    shown = runner.invoke(db.app, ["status", "--schema", schema])
     assert shown.exit_code == 0 and "applied" in shown.output and "0001_pricing" in shown.output

@@ -27,9 +27,9 @@ from read_models.pricing.queries import (
     price_as_of,
     price_history,
 )
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 from read_models.projection import PositionedEvent
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from streams.catalog import Accepted, ProductState, decide, evolve_all
 
 pytestmark = pytest.mark.services

@@ -14,10 +14,10 @@ from psycopg_pool import ConnectionPool
 
 from read_models.pricing import rows
 from read_models.pricing.migrate import migrate
-from read_models.pricing.writer import PricingSink
+from read_models.pricing.sink import PricingSink
 from read_models.projection import PositionedEvent, Sink, TransientStoreError
-from schemas.settings import Settings
-from tests.unit.test_pricing_rows import at, discontinued, price, registered, stock
+from schemas.config.settings import Settings
+from tests.unit.read_models.test_pricing_rows import at, discontinued, price, registered, stock
 
 pytestmark = pytest.mark.services
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from producers import commands as c
 from producers.client import CommandClient
 from read_models.query_api import create_app
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.read_models import wait_for_versions
 from tests.fixtures.workers import run_cli
 
@@ -52,7 +52,7 @@ def test_search_and_product(api: TestClient) -> None:
 def test_prices(api: TestClient) -> None:
     current = api.get("/prices/Q-1").json()
     assert Decimal(current["prices"]["EUR"]["amount"]) == Decimal("59.90")
-    bulk = api.post("/prices/bulk", json={"skus": ["Q-1", "Q-2", "NOPE"], "currency": "EUR"}).json()
+    bulk = api.post("/prices:bulk", json={"skus": ["Q-1", "Q-2", "NOPE"], "currency": "EUR"}).json()
     assert set(bulk) == {"Q-1", "Q-2"}
     history = api.get("/prices/Q-2/history").json()
     assert len(history) == 1 and history[0]["valid_to"] is None
@@ -81,7 +81,7 @@ def test_bad_parameters_are_4xx(api: TestClient, path: str, params: dict[str, ob
 
 
 def test_bulk_over_1000_is_refused(api: TestClient) -> None:
-    answer = api.post("/prices/bulk", json={"skus": [f"S{i}" for i in range(1001)]})
+    answer = api.post("/prices:bulk", json={"skus": [f"S{i}" for i in range(1001)]})
     assert answer.status_code == 422
 
 

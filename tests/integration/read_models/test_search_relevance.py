@@ -22,8 +22,14 @@ from read_models.search.index import create_index
 from read_models.search.models import SearchRequest
 from read_models.search.queries import search
 from tests.fixtures.relevance.corpus import Product, products
-from tests.fixtures.relevance.evaluate import Evaluation, evaluate, index_corpus, report
-from tests.fixtures.relevance.previous_query import previous_body
+from tests.fixtures.relevance.evaluate import (
+    Evaluation,
+    evaluate,
+    index_corpus,
+    previous_top_ten,
+    report,
+    top_ten,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -54,16 +60,8 @@ def alias(es: Elasticsearch, catalog: list[Product]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def evaluation(es: Elasticsearch, alias: str, catalog: list[Product]) -> Evaluation:
-    def top_ten(q: str) -> list[str]:
-        result = search(es, alias, SearchRequest(q=q, size=10, facets=False, highlight=False))
-        return [hit.sku for hit in result.hits]
-
-    def previous_top_ten(q: str) -> list[str]:
-        body = previous_body(SearchRequest(q=q, size=10, facets=False, highlight=False))
-        return [hit["_id"] for hit in es.search(index=alias, body=body)["hits"]["hits"]]
-
-    before = evaluate(previous_top_ten, catalog)
-    found = evaluate(top_ten, catalog)
+    before = evaluate(previous_top_ten(es, alias), catalog)
+    found = evaluate(top_ten(es, alias), catalog)
     print("\n" + report(before, f"judged set, {PRODUCTS:,} products, the previous query"))
     print(report(found, f"judged set, {PRODUCTS:,} products, this query"))
     return found

@@ -10,7 +10,8 @@ from elasticsearch import Elasticsearch
 
 from read_models.projection import ApplyReport, PositionedEvent, TransientStoreError
 from read_models.search.index import bulk_mode, ensure_index
-from read_models.search.writer import SearchSink
+from read_models.search.sink import SearchSink
+from tests.fixtures.events import event, price, registered, stock
 
 
 @pytest.fixture
@@ -28,53 +29,6 @@ def alias(es: Elasticsearch, unique: str) -> Iterator[str]:
 def sink(es: Elasticsearch, alias: str) -> SearchSink:
     ensure_index(es, alias)
     return SearchSink(es, alias)
-
-
-_offsets = iter(range(1_000_000))
-
-
-def event(sku: str, type_: str, version: int, data: dict[str, Any]) -> PositionedEvent:
-    body = {
-        "event_id": f"00000000-0000-0000-0000-{version:012d}",
-        "type": type_,
-        "schema_version": 2 if type_ == "PriceChanged" else 1,
-        "sku": sku,
-        "version": version,
-        "occurred_at": f"2025-06-01T12:{version:02d}:00Z",
-        "command_id": f"{sku}-{version}",
-        "correlation_id": f"{sku}-{version}",
-        "causation_id": f"{sku}-{version}",
-        "data": data,
-    }
-    return PositionedEvent(body, partition=0, offset=next(_offsets))
-
-
-def registered(sku: str, name: str, brand: str, **extra: Any) -> PositionedEvent:
-    data = {
-        "name": name,
-        "description": f"{name} by {brand}",
-        "brand": brand,
-        "category_path": ["Shoes", "Running"],
-        "attributes": {"colour": "red"},
-        "tags": ["running"],
-        **extra,
-    }
-    return event(sku, "ProductRegistered", 1, data)
-
-
-def price(sku: str, version: int, amount: str, currency: str = "EUR") -> PositionedEvent:
-    return event(
-        sku,
-        "PriceChanged",
-        version,
-        {"amount": amount, "currency": currency, "price_type": "regular"},
-    )
-
-
-def stock(sku: str, version: int, quantity: int) -> PositionedEvent:
-    return event(
-        sku, "StockAdjusted", version, {"delta": 1, "quantity": quantity, "reason": "count"}
-    )
 
 
 CATALOG: list[PositionedEvent] = [

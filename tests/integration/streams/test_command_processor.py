@@ -12,8 +12,8 @@ from confluent_kafka import Producer
 from producers import commands as c
 from producers.client import CommandClient, producer_config
 from schemas import codec
+from schemas.config.settings import Settings
 from schemas.errors import ContractError
-from schemas.settings import Settings
 from schemas.topics import Topics
 from streams import dead_letters
 from tests.fixtures.kafka_read import read_topic

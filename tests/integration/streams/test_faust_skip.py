@@ -69,7 +69,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 pytestmark = pytest.mark.services
 

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.kafka_read import read_topic
 from tests.fixtures.load import wait_until

@@ -10,7 +10,7 @@ from elasticsearch import Elasticsearch
 
 from producers import commands as c
 from producers.client import CommandClient
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from tests.fixtures.read_models import pricing_rows, search_docs, wait_for_versions
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ops.console import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONSOLE = ROOT / "ops" / "console"
 VENDOR = CONSOLE / "static" / "vendor"
 

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from ops.stack import secured
 from ops.stack.errors import StackError
-from schemas.connections import postgres_conninfo
-from schemas.settings import Settings
+from schemas.config.connections import postgres_conninfo
+from schemas.config.settings import Settings
 
 
 def base(home: Path, secure: bool = True) -> Settings:

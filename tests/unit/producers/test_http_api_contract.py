@@ -2,7 +2,7 @@
 
 Only what cannot be provoked against a healthy Kafka lives here (Kafka refusing a
 command, the exact command built from a request); the real round trips are in
-``tests/integration/test_http_api.py``.
+``tests/integration/producers/test_http_api.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from producers import http_api
 from producers.client import CommandClient, DeliveryError
 from producers.http_api import create_app
 from producers.results import CommandResult
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 
 AUTH = {"Authorization": "Bearer unit-token"}
 

@@ -14,7 +14,7 @@ from read_models.pricing import omnibus, rows
 from read_models.pricing.models import OmnibusPrice
 from read_models.pricing.rows import HistoryRow, plan
 from read_models.projection import PositionedEvent
-from tests.unit.test_pricing_rows import T0, at, discontinued, price, registered
+from tests.unit.read_models.test_pricing_rows import T0, at, discontinued, price, registered
 
 DAY = 24 * 60  # minutes
 CURRENCIES = ("EUR", "USD", "GBP")

@@ -283,7 +283,7 @@ def test_price_as_of_picks_the_last_change_at_or_before_t() -> None:
 
 
 class MemoryStore:
-    """Executes plans the way writer.py's SQL does, to check plans across batches."""
+    """Executes plans the way sink.py's SQL does, to check plans across batches."""
 
     def __init__(self) -> None:
         self.versions: dict[str, int] = {}

@@ -7,8 +7,8 @@ from pydantic import SecretStr
 
 from producers import http_api
 from read_models import query_api
-from schemas.api_exposure import UnsafeExposureError, check_api_exposure, is_loopback
-from schemas.settings import DEFAULT_API_TOKEN, Settings
+from schemas.config.api_exposure import UnsafeExposureError, check_api_exposure, is_loopback
+from schemas.config.settings import DEFAULT_API_TOKEN, Settings
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])

@@ -21,8 +21,7 @@ from schemas.errors import ContractError
 from schemas.ids import EVENT_NAMESPACE, event_id, new_command_id
 from schemas.money import format_amount, is_positive, parse_amount
 from schemas.registry import COMMAND_TYPES, CURRENT_EVENT_VERSIONS, EVENT_TYPES
-
-from .builders import VALID_DATA, make_command
+from tests.unit.builders import VALID_DATA, make_command
 
 
 def _raw(obj: Any) -> bytes:

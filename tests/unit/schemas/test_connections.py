@@ -9,14 +9,14 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr, ValidationError
 
-from read_models.query_api import reader_dsn
-from schemas.connections import (
+from read_models.query_stores import reader_dsn
+from schemas.config.connections import (
     elasticsearch_options,
     kafka_config,
     kafka_ssl_context,
     postgres_conninfo,
 )
-from schemas.settings import Settings
+from schemas.config.settings import Settings
 from streams.app import broker_credentials
 
 TLS_DSN = (

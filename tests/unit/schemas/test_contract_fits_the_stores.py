@@ -5,7 +5,7 @@ extreme values included), decided with the pure decider, and projected with
 the pure search and pricing code; every document is then checked against the
 search mapping's field types, and every row operation against the pricing
 tables' column types. Kept in step with the stores by
-``tests/integration/test_contract_end_to_end.py``, which sends the same kind
+``tests/integration/producers/test_contract_end_to_end.py``, which sends the same kind
 of commands through the real processor and stores.
 """
 

@@ -6,8 +6,7 @@ import orjson
 import pytest
 
 from streams.admission import Admitted, Refused, admit, partition_for
-
-from .builders import VALID_DATA, make_command
+from tests.unit.builders import VALID_DATA, make_command
 
 PARTITIONS = 6
 

@@ -10,8 +10,7 @@ import orjson
 from streams.admission import partition_for
 from streams.catalog import Accepted, Decision, ProductState, decide
 from streams.command_batch import Record, admit_all, decide_batch
-
-from .builders import VALID_DATA, make_command
+from tests.unit.builders import VALID_DATA, make_command
 
 PARTITIONS = 3
 

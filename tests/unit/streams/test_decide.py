@@ -29,8 +29,7 @@ from streams.catalog import (
     evolve,
     evolve_all,
 )
-
-from .builders import VALID_DATA, make_command
+from tests.unit.builders import VALID_DATA, make_command
 
 SKU = "SKU-1"
 
