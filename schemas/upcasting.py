@@ -47,6 +47,13 @@ def _price_changed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {"amount": data["price"], "currency": data["currency"], "price_type": "regular"}
 
 
+@register("PriceChanged", 2)
+def _price_changed_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 only adds optional fields (``schedule_id``, ``planned_at``) that a change made
+    by a command never had: every v2 event is a valid v3 event as it is."""
+    return dict(data)
+
+
 def upcast_data(
     event_type: str,
     from_version: int,

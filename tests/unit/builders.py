@@ -38,4 +38,14 @@ VALID_DATA: dict[str, dict[str, Any]] = {
     "ChangePrice": {"amount": "49.90", "currency": "EUR", "price_type": "sale"},
     "AdjustStock": {"delta": 5, "reason": "delivery"},
     "DiscontinueProduct": {"reason": "end of line"},
+    "SchedulePriceChange": {
+        "schedule_id": "black-friday",
+        "currency": "EUR",
+        "amount": "39.90",
+        "price_type": "sale",
+        "starts_at": "2025-11-28T00:00:00+01:00",
+        "ends_at": "2025-12-01T23:59:59+01:00",
+        "campaign_id": "black-friday-2025",
+    },
+    "CancelScheduledPriceChange": {"schedule_id": "black-friday", "reason": "moved"},
 }

@@ -31,6 +31,7 @@ from read_models.projection import PositionedEvent
 from read_models.search.index import ensure_index
 from read_models.search.sink import SearchSink
 from schemas.config.settings import Settings
+from schemas.registry import CURRENT_EVENT_VERSIONS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = ("product", "current_price", "price_history", "stock")
@@ -40,7 +41,7 @@ def event(sku: str, version: int, kind: str, data: dict[str, Any], minute: int) 
     return {
         "event_id": str(uuid.uuid4()),
         "type": kind,
-        "schema_version": 2 if kind == "PriceChanged" else 1,
+        "schema_version": CURRENT_EVENT_VERSIONS.get(kind, 1),
         "sku": sku,
         "version": version,
         "occurred_at": (T0 + timedelta(minutes=minute)).isoformat(),

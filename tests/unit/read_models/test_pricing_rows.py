@@ -25,6 +25,7 @@ from read_models.pricing.rows import (
     price_as_of,
 )
 from read_models.projection import PositionedEvent
+from schemas.registry import CURRENT_EVENT_VERSIONS
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -39,7 +40,7 @@ def event(
     return {
         "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sku}:{version}")),
         "type": type_,
-        "schema_version": 2 if type_ == "PriceChanged" else 1,
+        "schema_version": CURRENT_EVENT_VERSIONS.get(type_, 1),
         "sku": sku,
         "version": version,
         "occurred_at": at(minutes).isoformat(),

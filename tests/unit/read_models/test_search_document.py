@@ -16,13 +16,14 @@ from read_models.search.document import (
     fold,
     project,
 )
+from schemas.registry import CURRENT_EVENT_VERSIONS
 
 
 def event(type_: str, version: int, data: dict[str, Any], *, sku: str = "SKU-1") -> dict[str, Any]:
     return {
         "event_id": f"00000000-0000-0000-0000-{version:012d}",
         "type": type_,
-        "schema_version": 2 if type_ == "PriceChanged" else 1,
+        "schema_version": CURRENT_EVENT_VERSIONS.get(type_, 1),
         "sku": sku,
         "version": version,
         "occurred_at": f"2025-06-01T12:00:{version:02d}Z",

@@ -42,8 +42,11 @@ def test_registry_lists_all_types() -> None:
         "PriceChanged",
         "StockAdjusted",
         "ProductDiscontinued",
+        "PriceChangeScheduled",
+        "PriceChangeScheduleCancelled",
+        "RegularPriceChanged",
     } == EVENT_TYPES
-    assert CURRENT_EVENT_VERSIONS["PriceChanged"] == 2
+    assert CURRENT_EVENT_VERSIONS["PriceChanged"] == 3
 
 
 @pytest.mark.parametrize("type_", sorted(VALID_DATA))
@@ -224,7 +227,7 @@ def _event(**overrides: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": event_id("cmd-1", 0),
         "type": "PriceChanged",
-        "schema_version": 2,
+        "schema_version": 3,
         "sku": "SKU-1",
         "version": 2,
         "occurred_at": "2025-06-01T12:00:00Z",
@@ -264,14 +267,14 @@ def test_invalid_events(overrides: dict[str, Any], field: str, rule: str) -> Non
 def test_decode_event_upcasts_old_versions() -> None:
     old = _event(schema_version=1, data={"price": "10.5", "currency": "EUR"})
     decoded = decode_event(encode(old))
-    assert decoded["schema_version"] == 2
+    assert decoded["schema_version"] == 3
     assert decoded["data"] == {"amount": "10.5", "currency": "EUR", "price_type": "regular"}
     assert decoded["event_id"] == old["event_id"]
 
 
 def test_decode_event_unknown_version() -> None:
     with pytest.raises(ContractError) as info:
-        decode_event(encode(_event(schema_version=3)))
+        decode_event(encode(_event(schema_version=4)))
     assert (info.value.field, info.value.rule) == ("schema_version", "unknown_version")
 
 

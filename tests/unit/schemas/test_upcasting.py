@@ -27,10 +27,10 @@ def _price_v1(**data: Any) -> dict[str, Any]:
     }
 
 
-def test_price_changed_v1_to_v2() -> None:
+def test_price_changed_v1_to_current() -> None:
     event = _price_v1()
     result = upcast(event)
-    assert result["schema_version"] == 2
+    assert result["schema_version"] == 3
     assert result["data"] == {"amount": "9.99", "currency": "EUR", "price_type": "regular"}
     # envelope untouched, input not mutated
     assert {k: v for k, v in result.items() if k not in ("data", "schema_version")} == {
@@ -42,11 +42,16 @@ def test_price_changed_v1_to_v2() -> None:
 
 def test_current_event_is_returned_as_copy() -> None:
     event = _price_v1()
-    event["schema_version"] = 2
+    event["schema_version"] = 3
     event["data"] = {"amount": "1", "currency": "EUR", "price_type": "sale"}
     result = upcast(event)
     assert result == event
     assert result is not event
+
+
+def test_price_changed_v2_reads_as_v3_unchanged() -> None:
+    data = {"amount": "1", "currency": "EUR", "price_type": "sale"}
+    assert upcast_data("PriceChanged", 2, data) == data
 
 
 def test_upcast_data_to_explicit_target() -> None:
@@ -58,7 +63,7 @@ def test_upcast_data_to_explicit_target() -> None:
 
 def test_newer_than_current_cannot_be_upcast() -> None:
     with pytest.raises(ContractError) as info:
-        upcast_data("PriceChanged", 3, {})
+        upcast_data("PriceChanged", 4, {})
     assert (info.value.field, info.value.rule) == ("schema_version", "upcast")
 
 

@@ -246,6 +246,9 @@ def test_version_conflict_wins_over_lifecycle_rules(discontinued: ProductState) 
 @pytest.mark.parametrize("type_", sorted(VALID_DATA))
 def test_determinism(type_: str, stocked: ProductState) -> None:
     state = stocked if type_ != "RegisterProduct" else ProductState.empty(SKU)
+    if type_ == "CancelScheduledPriceChange":  # something to cancel
+        planned = make_command("SchedulePriceChange", VALID_DATA["SchedulePriceChange"])
+        state = evolve_all(state, accepted(decide(planned, state)))
     command = make_command(type_, VALID_DATA[type_], command_id="fixed")
     original = copy.deepcopy(command)
     first = decide(command, state)
