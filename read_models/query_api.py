@@ -26,7 +26,9 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from read_models import consistency, query_errors
 from read_models.pricing import queries as pricing
-from read_models.pricing.models import OmnibusPrice, PriceInterval, PricePoint, ProductPrices
+from read_models.pricing import schedule_queries
+from read_models.pricing.models import OmnibusPrice, PriceInterval, ProductPrices
+from read_models.pricing.schedule_models import AsOfPrice
 from read_models.query_errors import INVALID, NOT_FOUND, NOT_YET, UNAVAILABLE, not_found
 from read_models.query_stores import Stores
 from read_models.search import queries as search
@@ -189,7 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return found if found is not None else not_found(sku)
 
     @app.get(
-        "/prices/{sku}/as-of", response_model=list[PricePoint], tags=["pricing"], responses=READ
+        "/prices/{sku}/as-of", response_model=list[AsOfPrice], tags=["pricing"], responses=READ
     )
     async def as_of(
         request: Request,
@@ -200,9 +202,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wait_ms: WaitMs = 2000,
         x_min_position: MinPositionHeader = "",
     ) -> Any:
-        """The price valid at an instant, per currency (valid_from <= at < valid_to)."""
+        """The price valid at an instant, per currency (valid_from <= at < valid_to): the
+        price charged then (`planned`: false) or, for an instant still to come, the price
+        the schedules will set then (`planned`: true)."""
         return await stores_of(request).pricing(
-            min_position or x_min_position, wait_ms, pricing.price_as_of, sku, at, currency
+            min_position or x_min_position, wait_ms, schedule_queries.price_at, sku, at, currency
         )
 
     @app.get(
@@ -277,6 +281,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body.currency,
         )
 
+    # Imported here: the router shares this module's parameters (it imports them).
+    from read_models.query_schedules import router as schedules
+
+    app.include_router(schedules)
     return app
 
 

@@ -2,7 +2,11 @@
 
 * :mod:`read_models.pricing.migrate`: ``migrate(conn, schema="pricing")``
 * :mod:`read_models.pricing.rows`: ``plan(events, applied_versions)``, ``price_as_of``
+  (the operations it plans: :mod:`~read_models.pricing.ops`; schedules:
+  :mod:`~read_models.pricing.schedule_rows`)
 * :mod:`read_models.pricing.sink`: ``PricingSink``, the projection's :class:`Sink`
+* :mod:`read_models.pricing.queries`, :mod:`~read_models.pricing.schedule_queries`:
+  the reads (what schedules will do: the pure :mod:`~read_models.pricing.planned`)
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from psycopg import sql
 
 __all__ = ["finish", "start"]
 
-TABLES = ("product", "current_price", "price_history", "stock")
+TABLES = ("product", "current_price", "price_history", "stock", "scheduled_price")
 
 
 def start(conn: psycopg.Connection[Any], schema: str) -> None:

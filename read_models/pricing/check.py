@@ -43,24 +43,33 @@ def rows_of(conn: psycopg.Connection[Any], schema: str, skus: Sequence[str]) -> 
             found[sku] = SkuRows(version=version, status=status, updated_at=updated_at)
         cur.execute(
             sql.SQL(
-                "SELECT sku, currency, amount, price_type, valid_from, version"
+                "SELECT sku, currency, amount, price_type, valid_from, version, regular_amount"
                 " FROM {}.current_price WHERE sku = ANY(%s)"
             ).format(s),
             [list(skus)],
         )
-        for sku, currency, amount, price_type, valid_from, version in cur.fetchall():
+        for sku, currency, *price in cur.fetchall():
             if sku in found:
-                found[sku].current[currency.strip()] = (amount, price_type, valid_from, version)
+                amount, price_type, valid_from, version, regular_amount = price
+                found[sku].current[currency.strip()] = (
+                    amount,
+                    price_type,
+                    valid_from,
+                    version,
+                    regular_amount,
+                )
         cur.execute(
             sql.SQL(
-                "SELECT sku, version, currency, amount, price_type, valid_from, valid_to, event_id"
+                "SELECT sku, version, currency, amount, price_type, valid_from, valid_to, event_id,"
+                " planned_at, schedule_id"
                 " FROM {}.price_history WHERE sku = ANY(%s) ORDER BY sku, version, currency"
             ).format(s),
             [list(skus)],
         )
         for sku, *row in cur.fetchall():
             if sku in found:
-                version, currency, amount, price_type, valid_from, valid_to, event_id = row
+                (version, currency, amount, price_type, valid_from, valid_to, event_id) = row[:7]
+                planned_at, schedule_id = row[7:]
                 found[sku].history.append(
                     (
                         version,
@@ -70,6 +79,8 @@ def rows_of(conn: psycopg.Connection[Any], schema: str, skus: Sequence[str]) -> 
                         valid_from,
                         valid_to,
                         str(event_id),
+                        planned_at,
+                        schedule_id,
                     )
                 )
         cur.execute(
@@ -79,6 +90,17 @@ def rows_of(conn: psycopg.Connection[Any], schema: str, skus: Sequence[str]) -> 
         for sku, quantity, version in cur.fetchall():
             if sku in found:
                 found[sku].stock = (quantity, version)
+        cur.execute(
+            sql.SQL(
+                "SELECT sku, schedule_id, currency, amount, price_type, starts_at, ends_at,"
+                " campaign_id, status, started_at, ended_at, reason, version"
+                " FROM {}.scheduled_price WHERE sku = ANY(%s)"
+            ).format(s),
+            [list(skus)],
+        )
+        for sku, schedule_id, currency, *schedule in cur.fetchall():
+            if sku in found:
+                found[sku].schedules[schedule_id] = (currency.strip(), *schedule)
     return found
 
 

@@ -1,19 +1,25 @@
 """Pure projection of product events onto the pricing tables (no I/O).
 
 :func:`plan` turns a batch of events, and the version each SKU already has in
-the store, into the row operations the writer performs. Every operation is
-guarded by the event version so that the operations of one plan can be executed
-in any order, and executing a plan whose events were already applied changes
-nothing:
+the store, into the row operations (:mod:`read_models.pricing.ops`) the writer
+performs. Every operation is guarded by the event version so that the
+operations of one plan can be executed in any order, and executing a plan whose
+events were already applied changes nothing:
 
 * products, current prices and stock are upserts of the final state of the
   batch, applied only over an older stored ``version``;
+* a current price carries its currency's regular price (what a sale returns
+  to) when the batch knows it, else the stored one is kept; a
+  ``RegularPriceChanged`` changes only that, in the batch's current price of
+  the currency or, when it has none, by a :class:`RegularPriceSet`;
 * history rows are inserted with their ``valid_to`` already computed inside the
   batch (``None`` = still valid); their key is ``(sku, version, currency)`` so a
-  re-insert is a no-op;
+  re-insert is a no-op. A change a schedule made keeps its ``schedule_id`` and
+  ``planned_at``; ``valid_from`` stays when it took effect;
 * :class:`HistoryClose` closes the interval(s) that were open in the store
   *before* the batch: only rows with ``version <`` the closing event's version,
-  so the rows of the batch itself are never touched by it.
+  so the rows of the batch itself are never touched by it;
+* schedules become ``scheduled_price`` rows (:mod:`read_models.pricing.schedule_rows`).
 
 :func:`price_as_of` is the pure mirror of the "price as of t" SQL lookup.
 """
@@ -21,15 +27,28 @@ nothing:
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from read_models.pricing import fields
+from read_models.pricing.fields import PRICE_TYPES, InvalidEventError
+from read_models.pricing.ops import (
+    CurrentPriceDelete,
+    CurrentPriceUpsert,
+    HistoryClose,
+    HistoryRow,
+    Plan,
+    ProductUpsert,
+    RegularPriceSet,
+    ScheduleRow,
+    ScheduleUpdate,
+    StockSet,
+)
+from read_models.pricing.schedule_rows import ScheduleFold, schedule_step
 from read_models.projection import Gap, PositionedEvent
-from schemas import timestamps
-from schemas.money import parse_amount
 
 __all__ = [
     "ACTIVE",
@@ -38,8 +57,12 @@ __all__ = [
     "CurrentPriceUpsert",
     "HistoryClose",
     "HistoryRow",
+    "InvalidEventError",
     "Plan",
     "ProductUpsert",
+    "RegularPriceSet",
+    "ScheduleRow",
+    "ScheduleUpdate",
     "StockSet",
     "plan",
     "price_as_of",
@@ -47,127 +70,7 @@ __all__ = [
 
 ACTIVE = "active"
 DISCONTINUED = "discontinued"
-PRICE_TYPES = frozenset({"regular", "sale"})
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@dataclass(frozen=True)
-class ProductUpsert:
-    """The per-SKU version guard. ``status`` None keeps the stored status (``active`` if
-    new); ``updated_at`` None keeps the stored instant (a version moved past refused events)."""
-
-    sku: str
-    version: int
-    status: str | None
-    updated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class CurrentPriceUpsert:
-    sku: str
-    currency: str
-    amount: Decimal
-    price_type: str
-    valid_from: datetime
-    version: int
-
-
-@dataclass(frozen=True)
-class CurrentPriceDelete:
-    """Delete every current price of ``sku`` set by an event older than ``version`` (discontinue)."""
-
-    sku: str
-    version: int
-
-
-@dataclass(frozen=True)
-class HistoryClose:
-    """Close the open history interval(s) stored before this batch at ``valid_to``.
-
-    ``currency`` None (discontinue) closes every currency of the SKU except
-    ``except_currencies`` (those an earlier event of the same batch already closed).
-    Only rows with a version below ``version`` are touched; the SQL closes at
-    ``GREATEST(valid_from, valid_to)`` so a skewed clock never makes an interval negative.
-    """
-
-    sku: str
-    currency: str | None
-    valid_to: datetime
-    version: int
-    except_currencies: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """One validity interval ``[valid_from, valid_to)`` of a price; ``valid_to`` None = open."""
-
-    sku: str
-    currency: str
-    amount: Decimal
-    price_type: str
-    valid_from: datetime
-    valid_to: datetime | None
-    event_id: str
-    version: int
-
-    def columns(self) -> tuple[object, ...]:
-        """The row as ``price_history``'s columns, in their order (for COPY and INSERT)."""
-        return (
-            self.sku,
-            self.currency,
-            self.amount,
-            self.price_type,
-            self.valid_from,
-            self.valid_to,
-            self.event_id,
-            self.version,
-        )
-
-
-@dataclass(frozen=True)
-class StockSet:
-    sku: str
-    quantity: int
-    version: int
-
-
-@dataclass
-class Plan:
-    """Row operations for one batch; ``events`` holds the events to apply, per SKU, in version order."""
-
-    products: list[ProductUpsert] = field(default_factory=list)
-    current_prices: list[CurrentPriceUpsert] = field(default_factory=list)
-    current_price_deletes: list[CurrentPriceDelete] = field(default_factory=list)
-    history_closes: list[HistoryClose] = field(default_factory=list)
-    history_rows: list[HistoryRow] = field(default_factory=list)
-    stock: list[StockSet] = field(default_factory=list)
-    events: dict[str, list[PositionedEvent]] = field(default_factory=dict)
-    skipped: int = 0
-    #: events that cannot be turned into rows (malformed), with the reason
-    invalid: list[tuple[PositionedEvent, str]] = field(default_factory=list)
-    #: events not applied because their SKU misses earlier versions
-    gaps: list[Gap] = field(default_factory=list)
-
-    @property
-    def applied(self) -> int:
-        return sum(len(events) for events in self.events.values())
-
-    def only(self, skus: Collection[str]) -> Plan:
-        """The operations of ``skus`` alone (to apply SKU by SKU); skipped/invalid are not carried."""
-        keep = set(skus)
-        return Plan(
-            products=[op for op in self.products if op.sku in keep],
-            current_prices=[op for op in self.current_prices if op.sku in keep],
-            current_price_deletes=[op for op in self.current_price_deletes if op.sku in keep],
-            history_closes=[op for op in self.history_closes if op.sku in keep],
-            history_rows=[op for op in self.history_rows if op.sku in keep],
-            stock=[op for op in self.stock if op.sku in keep],
-            events={sku: evs for sku, evs in self.events.items() if sku in keep},
-        )
-
-
-class InvalidEventError(ValueError):
-    """An event whose content cannot become a row (reported as failed, never retried)."""
 
 
 def plan(
@@ -236,8 +139,11 @@ class _SkuProjection:
         self.closed_before: set[str] = set()  # currencies whose stored open row is closed
         self.all_closed_before = False
         self.current: dict[str, CurrentPriceUpsert] = {}
+        self.regular: dict[str, Decimal] = {}  # regular prices set in this batch
+        self.regular_sets: dict[str, RegularPriceSet] = {}  # of currencies without `current`
         self.delete: CurrentPriceDelete | None = None
         self.stock: StockSet | None = None
+        self.schedules = ScheduleFold(sku)
 
     def project(self, to_apply: list[PositionedEvent], into: Plan) -> None:
         last_at: datetime | None = self.last_at
@@ -253,8 +159,10 @@ class _SkuProjection:
         if self.delete is not None:
             into.current_price_deletes.append(self.delete)
         into.current_prices.extend(self.current.values())
+        into.regular_prices.extend(self.regular_sets.values())
         if self.stock is not None:
             into.stock.append(self.stock)
+        self.schedules.emit(into)
         into.events[self.sku] = to_apply
 
     def _one(self, event: Mapping[str, Any]) -> datetime:
@@ -262,7 +170,7 @@ class _SkuProjection:
         product's time never runs backwards (what the processor guarantees for every
         event it writes, applied here too for events written before it did)."""
         version: int = event["version"]
-        at = _timestamp(event.get("occurred_at"), version)
+        at = fields.instant(event.get("occurred_at"), version)
         if self.last_at is not None and at < self.last_at:
             at = self.last_at
         self.last_at = at
@@ -274,6 +182,8 @@ class _SkuProjection:
             self.status = ACTIVE
         elif kind == "PriceChanged":
             self._price_changed(event, data, version, at)
+        elif kind == "RegularPriceChanged":
+            self._regular_changed(data, version, at)
         elif kind == "StockAdjusted":
             quantity = data.get("quantity")
             if not isinstance(quantity, int) or isinstance(quantity, bool):
@@ -281,6 +191,10 @@ class _SkuProjection:
             self.stock = StockSet(self.sku, quantity, version)
         elif kind == "ProductDiscontinued":
             self._discontinued(version, at)
+        elif kind == "PriceChangeScheduled":
+            self.schedules.planned(data, version)
+        elif kind == "PriceChangeScheduleCancelled":
+            self.schedules.cancelled(data, version, at)
         # ProductDetailsUpdated, and any type pricing does not know, only advance the version.
         return at
 
@@ -292,42 +206,61 @@ class _SkuProjection:
             raise InvalidEventError(f"version {version}: currency is not a string")
         if price_type not in PRICE_TYPES:
             raise InvalidEventError(f"version {version}: unknown price_type {price_type!r}")
-        raw_amount = data.get("amount")
-        if not isinstance(raw_amount, str):
-            raise InvalidEventError(f"version {version}: amount is not a decimal string")
-        try:
-            amount = parse_amount(raw_amount)
-        except ValueError as exc:
-            raise InvalidEventError(f"version {version}: {exc}") from None
+        amount = fields.amount(data, version)
         event_id = event.get("event_id")
         if not isinstance(event_id, str) or not _UUID.fullmatch(event_id):
             raise InvalidEventError(f"version {version}: event_id is not a UUID")
+        step = schedule_step(data, version)
 
         valid_from = at
         previous = self.open_rows.pop(currency, None)
         if previous is not None:
             valid_from = max(at, previous.valid_from)  # never a negative interval
-            self.rows.append(
-                HistoryRow(
-                    previous.sku,
-                    previous.currency,
-                    previous.amount,
-                    previous.price_type,
-                    previous.valid_from,
-                    valid_from,
-                    previous.event_id,
-                    previous.version,
-                )
-            )
+            self.rows.append(replace(previous, valid_to=valid_from))
         elif not self.all_closed_before and currency not in self.closed_before:
             self.closes.append(HistoryClose(self.sku, currency, at, version))
             self.closed_before.add(currency)
         self.open_rows[currency] = HistoryRow(
-            self.sku, currency, amount, str(price_type), valid_from, None, event_id, version
+            self.sku,
+            currency,
+            amount,
+            str(price_type),
+            valid_from,
+            None,
+            event_id,
+            version,
+            planned_at=None if step is None else step[2],
+            schedule_id=None if step is None else step[0],
         )
+        if price_type == "regular":
+            self.regular[currency] = amount
+        self.regular_sets.pop(currency, None)  # the current price carries it from now on
         self.current[currency] = CurrentPriceUpsert(
-            self.sku, currency, amount, str(price_type), valid_from, version
+            self.sku,
+            currency,
+            amount,
+            str(price_type),
+            valid_from,
+            version,
+            regular_amount=self.regular.get(currency),
         )
+        if step is not None:
+            self.schedules.took_effect(step, version, valid_from, sale=price_type == "sale")
+
+    def _regular_changed(self, data: Mapping[str, Any], version: int, at: datetime) -> None:
+        """The regular price changed, not what customers pay: no history row, no new
+        ``valid_from``; the current price's regular amount (and version) only."""
+        currency = fields.text(data, "currency", version)
+        amount = fields.amount(data, version)
+        step = schedule_step(data, version)
+        self.regular[currency] = amount
+        current = self.current.get(currency)
+        if current is not None:
+            self.current[currency] = replace(current, regular_amount=amount, version=version)
+        else:
+            self.regular_sets[currency] = RegularPriceSet(self.sku, currency, amount, version)
+        if step is not None:
+            self.schedules.took_effect(step, version, at, sale=False)
 
     def _discontinued(self, version: int, at: datetime) -> None:
         self.status = DISCONTINUED
@@ -339,17 +272,11 @@ class _SkuProjection:
                 HistoryClose(self.sku, None, at, version, tuple(sorted(self.closed_before)))
             )
             self.all_closed_before = True
+        # Every current price goes, and the regular prices they carried with them.
         self.current.clear()
+        self.regular.clear()
+        self.regular_sets.clear()
         self.delete = CurrentPriceDelete(self.sku, version)
-
-
-def _timestamp(value: object, version: int) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidEventError(f"version {version}: occurred_at is not a string")
-    try:
-        return timestamps.parse(value)
-    except ValueError as exc:
-        raise InvalidEventError(f"version {version}: occurred_at: {exc}") from None
 
 
 def price_as_of(history: Iterable[HistoryRow], currency: str, at: datetime) -> HistoryRow | None:

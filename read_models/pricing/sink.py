@@ -258,7 +258,7 @@ class PricingSink:
                 for sku in skus
                 if stored.get(sku, 0) <= max(e.event["version"] for e in events_by_sku[sku])
             ]
-            for table in ("price_history", "current_price", "stock", "product"):
+            for table in ("price_history", "current_price", "stock", "scheduled_price", "product"):
                 cur.execute(
                     sql.SQL("DELETE FROM {}.{} WHERE sku = ANY(%s)").format(
                         s, sql.Identifier(table)

@@ -62,7 +62,7 @@ def workers(
 def lose_rows(settings: Settings, *skus: str) -> None:
     """PostgreSQL lost every row of these products (as after restoring an older backup)."""
     with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
-        for table in ("current_price", "price_history", "stock", "product"):
+        for table in ("current_price", "price_history", "stock", "scheduled_price", "product"):
             conn.execute(
                 sql.SQL("DELETE FROM {}.{} WHERE sku = ANY(%s)").format(
                     sql.Identifier(settings.pricing_schema), sql.Identifier(table)

@@ -99,12 +99,12 @@ class Readers:
 def pricing_fingerprint(settings: Settings) -> str:
     digest = hashlib.sha256()
     with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
-        for table in ("product", "current_price", "price_history", "stock"):
+        for table in ("product", "current_price", "price_history", "stock", "scheduled_price"):
             rows = conn.execute(
                 sql.SQL("SELECT * FROM {}.{} ORDER BY 1, 2").format(
                     sql.Identifier(settings.pricing_schema), sql.Identifier(table)
                 )
-                if table in ("current_price", "price_history")
+                if table in ("current_price", "price_history", "scheduled_price")
                 else sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(
                     sql.Identifier(settings.pricing_schema), sql.Identifier(table)
                 )

@@ -23,6 +23,7 @@ TABLES = {
     "current_price",
     "price_history",
     "stock",
+    "scheduled_price",
     "checkpoint",
     "read_model",
     "schema_migrations",

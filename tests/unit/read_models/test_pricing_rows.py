@@ -114,7 +114,9 @@ def test_unknown_event_type_only_advances_the_version() -> None:
 def test_price_change_upserts_current_price_closes_previous_and_opens_interval() -> None:
     result = plan(positioned(price(2, "19.90", minutes=3)), {"SKU-1": 1})
     assert result.current_prices == [
-        CurrentPriceUpsert("SKU-1", "EUR", Decimal("19.90"), "regular", at(3), 2)
+        CurrentPriceUpsert(
+            "SKU-1", "EUR", Decimal("19.90"), "regular", at(3), 2, regular_amount=Decimal("19.90")
+        )
     ]
     assert result.history_closes == [HistoryClose("SKU-1", "EUR", at(3), 2)]
     assert result.history_rows == [
