@@ -41,6 +41,7 @@ __all__ = [
     "Record",
     "admit_all",
     "decide_batch",
+    "guarded_events",
 ]
 
 
@@ -189,16 +190,20 @@ class VersionGuardError(RuntimeError):
 
 
 def _guarded(state: ProductState, decision: Decision) -> ProductState:
-    """The state after the decision's events, refusing any event that is not the next
-    version of this SKU."""
     if not isinstance(decision, Accepted):
         return state
+    return guarded_events(state, decision.events)
+
+
+def guarded_events(state: ProductState, events: Sequence[Mapping[str, Any]]) -> ProductState:
+    """The state after ``events``, refusing any event that is not the next version of
+    this SKU (:class:`VersionGuardError`): a decision's or a firing's."""
     version = state.version
-    for event in decision.events:
+    for event in events:
         if event.get("sku") != state.sku or event.get("version") != version + 1:
             raise VersionGuardError(
                 f"event {event.get('event_id')} of {event.get('sku')!r} has version "
                 f"{event.get('version')}, but {state.sku!r} is at version {version}"
             )
         version += 1
-    return evolve_all(state, decision.events)
+    return evolve_all(state, events)

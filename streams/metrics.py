@@ -68,6 +68,21 @@ LAG = Gauge(
     ["consumer", "partition"],
 )
 
+SCHEDULE_STEPS = Counter(
+    "eventcart_schedule_steps_total",
+    "Scheduled price changes the processor fired, by event type published",
+    ["event"],
+)
+SCHEDULE_DELAY = Histogram(
+    "eventcart_schedule_delay_seconds",
+    "From a schedule step's planned instant to the commit of its event",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 3600),
+)
+SCHEDULE_FAILURES = Counter(
+    "eventcart_schedule_failures_total",
+    "Products whose due schedules could not be fired (a bug: see the processor's log)",
+)
+
 log = logging.getLogger(__name__)
 
 #: Each role serves its metrics on its own port: base + offset.

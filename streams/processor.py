@@ -32,6 +32,10 @@ Why this cannot fork the events topic or lose a command:
 * **The version guard.** An event that is not the SKU's stored version + 1 is
   never published (``command_batch``).
 
+Between batches (at least every 100 ms when idle) the processor fires the
+scheduled price changes that are due, in the same kind of transaction
+(``streams.processor_firing``).
+
 Recovery after kill -9 is fast by construction: static group membership
 (``group.instance.id``) gives the restarted process its partitions back
 without waiting for the session timeout, ``init_transactions`` aborts the old
@@ -45,7 +49,6 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -66,6 +69,9 @@ from streams.command_batch import (
     decide_batch,
 )
 from streams.kafka_errors import ends_the_client
+from streams.owned_partition import OwnedPartition
+from streams.processor_firing import DueFiring
+from streams.processor_metrics import record_batch
 from streams.processor_store import PartitionStore
 
 __all__ = ["ROLE", "CommandProcessor"]
@@ -73,15 +79,6 @@ __all__ = ["ROLE", "CommandProcessor"]
 log = logging.getLogger(__name__)
 
 ROLE = PROCESSOR
-
-
-@dataclass
-class _Partition:
-    """A partition of the commands topic this processor owns now."""
-
-    store: PartitionStore
-    restored: bool = False
-    expired_at: float = 0.0
 
 
 class CommandProcessor:
@@ -95,12 +92,14 @@ class CommandProcessor:
         self.instance = f"{self.group}-{settings.worker_id}"
         self.datadir = settings.home / "workers" / f"{ROLE}-{settings.worker_id}"
         self._stopping = threading.Event()
-        self._owned: dict[int, _Partition] = {}
+        self._owned: dict[int, OwnedPartition] = {}
         self._consumer: Consumer | None = None
         self._writer: BatchWriter | None = None
         self._reader: Consumer | None = None
         self._partitions = settings.partitions
         self._failures = 0
+        self._firing = DueFiring(self.topics, self.instance, settings.processor_batch_max)
+        self._ready_retry_at = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -186,7 +185,7 @@ class CommandProcessor:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             path = self.datadir / f"{self.topics.processor_state}-{tp.partition}.sqlite3"
-            self._owned[tp.partition] = _Partition(PartitionStore(path))
+            self._owned[tp.partition] = OwnedPartition(PartitionStore(path))
         log.info("%s: assigned %s", self.instance, sorted(tp.partition for tp in partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -200,8 +199,11 @@ class CommandProcessor:
 
     def _step(self) -> None:
         messages = self._take()
-        if not messages:
-            return
+        if messages:
+            self._batch(messages)
+        self._fire()
+
+    def _batch(self, messages: list[Message]) -> None:
         began = time.perf_counter()
         records = [
             Record(m.partition() or 0, m.offset() or 0, m.key(), m.value()) for m in messages
@@ -232,7 +234,57 @@ class CommandProcessor:
             owned = self._owned.get(partition)
             if owned is not None:
                 owned.store.write(changes, checkpoint)
-        self._record(decision, records, time.perf_counter() - began)
+        for tp in self._offsets(records):
+            owned = self._owned.get(tp.partition)
+            if owned is not None:
+                owned.position = tp.offset
+        assert self._consumer is not None
+        record_batch(self._consumer, self.topics.commands, decision, records, began)
+
+    # ------------------------------------------------------------------ schedules
+
+    def _fire(self) -> None:
+        self._make_ready()
+        assert self._writer is not None and self._consumer is not None
+        try:
+            self._firing.step(self._owned, self._writer, self._consumer)
+        except AbortedError as exc:
+            metrics.TRANSACTIONS.labels("aborted").inc()
+            log.warning("%s: firing schedules aborted (%s); trying again", self.instance, exc)
+            self._backoff()
+            return
+        self._failures = 0
+
+    def _make_ready(self) -> None:
+        """Fetch the committed offsets of owned partitions not known yet, then restore
+        them: a partition with schedules but no commands must fire too.
+
+        ``committed`` (read committed: KIP-447's require_stable) returns only once
+        no transaction of a previous owner holds offsets of these partitions, so
+        the restore that follows sees every changelog record it wrote: what it
+        fired is not fired again.
+        """
+        pending = [p for p, owned in self._owned.items() if owned.position is None]
+        if not pending or time.monotonic() < self._ready_retry_at:
+            return
+        assert self._consumer is not None
+        topic = self.topics.commands
+        try:
+            found = self._consumer.committed([TopicPartition(topic, p) for p in pending], 10)
+            for tp in found:
+                owned = self._owned.get(tp.partition)
+                if owned is None or owned.position is not None or tp.error is not None:
+                    continue
+                offset = tp.offset
+                if offset < 0:  # nothing committed yet: from the start, as the consumer reads
+                    offset, _ = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, tp.partition), timeout=10
+                    )
+                self._restored(tp.partition)
+                owned.position = offset
+        except KafkaException as exc:
+            log.warning("%s: committed offsets not known yet: %s", self.instance, exc)
+            self._ready_retry_at = time.monotonic() + 1.0
 
     def _take(self) -> list[Message]:
         """What the consumer has now, up to a batch; or wait briefly for the first record.
@@ -246,7 +298,7 @@ class CommandProcessor:
         consumer = self._consumer
         assert consumer is not None
         size = self.settings.processor_batch_max
-        taken: list[tuple[Message, _Partition | None]] = []
+        taken: list[tuple[Message, OwnedPartition | None]] = []
 
         def consume(count: int, timeout: float) -> int:
             messages = consumer.consume(count, timeout=timeout)
@@ -267,7 +319,7 @@ class CommandProcessor:
                 log.warning("%s: consumer: %s", self.instance, error)
         return kept
 
-    def _restored(self, partition: int) -> _Partition:
+    def _restored(self, partition: int) -> OwnedPartition:
         owned = self._owned[partition]
         if not owned.restored:
             assert self._reader is not None
@@ -325,26 +377,3 @@ class CommandProcessor:
         owned.expired_at = now
         before_ms = int((time.time() - self.settings.result_retention_s) * 1000)
         return owned.store.expired_results(before_ms, limit=10_000)
-
-    def _record(self, decision: BatchDecision, records: list[Record], seconds: float) -> None:
-        metrics.BATCH_SIZE.labels(ROLE).observe(len(records))
-        metrics.BATCH_SECONDS.labels(ROLE).observe(seconds)
-        for answer in decision.answers:
-            outcome = (
-                "invalid"
-                if answer.dead_letter is not None
-                else (
-                    answer.result["status"] if answer.result and answer.store else "answered_again"
-                )
-            )
-            metrics.COMMANDS.labels(outcome).inc()
-        assert self._consumer is not None
-        last: dict[int, int] = {}
-        for record in records:
-            last[record.partition] = max(last.get(record.partition, -1), record.offset)
-        for partition, offset in last.items():
-            _, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topics.commands, partition), cached=True
-            )
-            if high is not None and high >= 0:
-                metrics.LAG.labels(ROLE, str(partition)).set(max(0, high - offset - 1))

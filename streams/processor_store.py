@@ -16,6 +16,13 @@ changelog holds (the topic was recreated) is wiped and rebuilt.
 SQLite in WAL mode with ``synchronous=NORMAL``: a process crash loses nothing
 SQLite acknowledged, an OS crash can lose the last writes but never leaves the
 file inconsistent, and either way the checkpoint moves with the data.
+
+It also indexes what is due: a state that holds schedules carries its next due
+instant (``due`` in the stored JSON, see ``streams.catalog.state``), kept in a
+column with a partial index, so finding the products whose scheduled price
+changes are due is one index range scan, whether a million schedules wait or
+none. Being derived from the state on every write (and every restore), the
+index can never disagree with the changelog.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import orjson
 
 from streams.changelog_keys import is_result_key
 
@@ -33,7 +42,9 @@ CREATE TABLE IF NOT EXISTS record (
     key   BLOB PRIMARY KEY,
     value BLOB NOT NULL,
     -- when a stored result was written (ms since the epoch); NULL for states
-    stamp INTEGER
+    stamp INTEGER,
+    -- a state's next due schedule instant (canonical UTC text, sorts as time); else NULL
+    due   TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_stamp ON record (stamp) WHERE stamp IS NOT NULL;
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -44,6 +55,18 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 
 #: SQLite's default limit of bound parameters is 32,766; stay well below.
 _CHUNK = 900
+
+_DUE_INDEX = "CREATE INDEX IF NOT EXISTS record_due ON record (due) WHERE due IS NOT NULL"
+#: Only a state holding schedules has this in its JSON (an instant starts with a digit).
+_HAS_DUE = b'"due":"'
+
+
+def _due(key: bytes, value: bytes) -> str | None:
+    """The next due instant a stored state names, if any."""
+    if _HAS_DUE not in value or is_result_key(key):
+        return None
+    due = orjson.loads(value).get("due")
+    return due if isinstance(due, str) else None
 
 
 class PartitionStore:
@@ -56,6 +79,10 @@ class PartitionStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(record)")}
+        if "due" not in columns:  # a store written before schedules existed
+            self._db.execute("ALTER TABLE record ADD COLUMN due TEXT")
+        self._db.execute(_DUE_INDEX)
 
     @property
     def checkpoint(self) -> int:
@@ -77,20 +104,22 @@ class PartitionStore:
     def write(self, records: Iterable[tuple[bytes, bytes | None, int]], checkpoint: int) -> None:
         """Apply changelog records ``(key, value or None to delete, timestamp ms)`` and move
         the checkpoint, all or nothing."""
-        upserts: list[tuple[bytes, bytes, int | None]] = []
+        upserts: list[tuple[bytes, bytes, int | None, str | None]] = []
         deletes: list[tuple[bytes]] = []
         for key, value, stamp in records:
             if value is None:
                 deletes.append((key,))
             else:
-                upserts.append((key, value, stamp if is_result_key(key) else None))
+                result = is_result_key(key)
+                upserts.append((key, value, stamp if result else None, _due(key, value)))
         db = self._db
         db.execute("BEGIN")
         try:
             if upserts:
                 db.executemany(
-                    "INSERT INTO record (key, value, stamp) VALUES (?, ?, ?) ON CONFLICT (key)"
-                    " DO UPDATE SET value = excluded.value, stamp = excluded.stamp",
+                    "INSERT INTO record (key, value, stamp, due) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                    " stamp = excluded.stamp, due = excluded.due",
                     upserts,
                 )
             if deletes:
@@ -112,6 +141,20 @@ class PartitionStore:
             (before_ms, limit),
         )
         return [bytes(key) for (key,) in rows]
+
+    def due(self, now: str, limit: int) -> list[bytes]:
+        """State keys of the products with a schedule due at ``now`` (canonical), most
+        overdue first."""
+        rows = self._db.execute(
+            "SELECT key FROM record WHERE due IS NOT NULL AND due <= ? ORDER BY due LIMIT ?",
+            (now, limit),
+        )
+        return [bytes(key) for (key,) in rows]
+
+    def next_due(self) -> str | None:
+        """The earliest due instant in the store (for status and tests)."""
+        row = self._db.execute("SELECT min(due) FROM record WHERE due IS NOT NULL").fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM record").fetchone()[0])

@@ -1,5 +1,11 @@
 """A Faust agent skips records across rebalances: a known defect of faust-streaming 0.15.3.
 
+Marked ``long``, run on demand (``.venv/bin/pytest -m long -s
+tests/integration/streams/test_faust_skip.py``): it reproduces a race in a
+dependency, which needs a rebalance to find a backlog, and on a loaded machine
+it sometimes does not (then it fails, saying so). It tests faust-streaming,
+not eventcart, so it must not decide whether eventcart's suite passes.
+
 This is why the project's command processor no longer runs on Faust's consumer
 (see streams/worker.py). The test keeps the evidence: a minimal Faust app with
 the settings the old processor had (tests/fixtures/faust_skip_app.py: an
@@ -278,6 +284,7 @@ def app_id(settings: Settings, unique: str) -> Iterator[str]:
         future.result(timeout=60)
 
 
+@pytest.mark.long  # a race in a dependency: on demand, not in `make test` (see below)
 @pytest.mark.timeout(240)
 def test_faust_agent_skips_records_across_rebalances(
     settings: Settings, make_topic: Callable[..., str], app_id: str, tmp_path: Path
