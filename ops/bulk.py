@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,13 +43,23 @@ def send_all(
     no_wait: bool = False,
     window: int = 20_000,
     timeout_s: float = 120.0,
+    each: Callable[[str, str, str], None] | None = None,
 ) -> BulkOutcome:
     """Send (where, command or None, problem) items; bounded in flight; count the answers.
 
     ``where`` names an item in problem reports (e.g. "line 12"). Progress
     advances as answers arrive (as commands are sent with ``no_wait``).
+    ``each(where, outcome, message)`` hears every item's outcome: a per-item report.
     """
     outcome = BulkOutcome()
+
+    def note(where: str, key: str, message: str = "") -> None:
+        outcome.counts[key] += 1
+        if message:
+            outcome.problem(f"{where}: {message}")
+        if each is not None:
+            each(where, key, message)
+
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -71,32 +81,29 @@ def send_all(
             try:
                 result = future.result(timeout=timeout_s)
             except (CommandTimeoutError, TimeoutError):
-                outcome.counts["timeout"] += 1
-                outcome.problem(f"{where}: no answer within {timeout_s} s")
+                note(where, "timeout", f"no answer within {timeout_s} s")
                 return
             finally:
                 advance()
-            key = "accepted" if result.accepted else f"rejected: {result.reason}"
-            outcome.counts[key] += 1
-            if not result.accepted:
-                outcome.problem(f"{where}: {result.reason}: {result.message}")
+            if result.accepted:
+                note(where, "accepted")
+            else:
+                note(where, f"rejected: {result.reason}", f"{result.reason}: {result.message}")
 
         for where, command, problem in items:
             if command is None:
-                outcome.counts["invalid"] += 1
-                outcome.problem(f"{where}: {problem}")
+                note(where, "invalid", problem)
                 advance()
                 continue
             try:
                 if no_wait:
                     client.send_nowait(command)
-                    outcome.counts["sent"] += 1
+                    note(where, "sent")
                     advance()
                     continue
                 in_flight.append((where, client.submit(command)))
             except ContractError as exc:
-                outcome.counts["invalid"] += 1
-                outcome.problem(f"{where}: {exc.field}: {exc.message} (rule: {exc.rule})")
+                note(where, "invalid", f"{exc.field}: {exc.message} (rule: {exc.rule})")
                 advance()
                 continue
             while len(in_flight) >= window or (in_flight and in_flight[0][1].done()):

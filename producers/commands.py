@@ -93,3 +93,37 @@ def adjust_stock(
 
 def discontinue_product(sku: str, *, reason: str | None = None, **envelope: Any) -> dict[str, Any]:
     return command("DiscontinueProduct", sku, _present(reason=reason), **envelope)
+
+
+def schedule_price_change(
+    sku: str,
+    schedule_id: str,
+    amount: str,
+    currency: str,
+    starts_at: datetime,
+    *,
+    ends_at: datetime | None = None,
+    campaign_id: str | None = None,
+    **envelope: Any,
+) -> dict[str, Any]:
+    """A regular price from ``starts_at`` on, or, with ``ends_at``, a sale between the two
+    (aware datetimes; sent as UTC). The same ``schedule_id`` again replaces it until it
+    takes effect."""
+    data = _present(
+        schedule_id=schedule_id,
+        currency=currency,
+        amount=amount,
+        price_type="sale" if ends_at is not None else "regular",
+        starts_at=timestamps.format_utc(starts_at),
+        ends_at=timestamps.format_utc(ends_at) if ends_at is not None else None,
+        campaign_id=campaign_id,
+    )
+    return command("SchedulePriceChange", sku, data, **envelope)
+
+
+def cancel_scheduled_price_change(
+    sku: str, schedule_id: str, *, reason: str | None = None, **envelope: Any
+) -> dict[str, Any]:
+    """Cancel a schedule that has not taken effect, or end a running sale now."""
+    data = _present(schedule_id=schedule_id, reason=reason)
+    return command("CancelScheduledPriceChange", sku, data, **envelope)

@@ -27,6 +27,8 @@ class CommandName(StrEnum):
     CHANGE_PRICE = "change-price"
     ADJUST_STOCK = "adjust-stock"
     DISCONTINUE_PRODUCT = "discontinue-product"
+    SCHEDULE_PRICE_CHANGE = "schedule-price-change"
+    CANCEL_SCHEDULED_PRICE_CHANGE = "cancel-scheduled-price-change"
 
 
 #: Path name -> the command ``type`` of the contract (``schemas/json/commands``).
@@ -36,6 +38,8 @@ COMMAND_TYPE_BY_NAME: Mapping[CommandName, str] = {
     CommandName.CHANGE_PRICE: "ChangePrice",
     CommandName.ADJUST_STOCK: "AdjustStock",
     CommandName.DISCONTINUE_PRODUCT: "DiscontinueProduct",
+    CommandName.SCHEDULE_PRICE_CHANGE: "SchedulePriceChange",
+    CommandName.CANCEL_SCHEDULED_PRICE_CHANGE: "CancelScheduledPriceChange",
 }
 
 

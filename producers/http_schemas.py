@@ -39,6 +39,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "AdjustStock": {"sku": "SKU-1", "data": {"delta": -2, "reason": "sold"}},
     "DiscontinueProduct": {"sku": "SKU-1", "data": {"reason": "end of line"}},
+    "SchedulePriceChange": {
+        "sku": "SKU-1",
+        "data": {
+            "schedule_id": "black-friday-2026",
+            "currency": "EUR",
+            "amount": "69.90",
+            "price_type": "sale",
+            "starts_at": "2026-11-27T00:00:00+01:00",
+            "ends_at": "2026-11-30T23:59:59+01:00",
+            "campaign_id": "black-friday-2026",
+        },
+        "command_id": "black-friday-2026/SKU-1",
+    },
+    "CancelScheduledPriceChange": {
+        "sku": "SKU-1",
+        "data": {"schedule_id": "black-friday-2026", "reason": "campaign cancelled"},
+    },
 }
 
 _ENVELOPE_FIELDS = ("command_id", "expected_version", "correlation_id", "causation_id")

@@ -12,6 +12,7 @@ from ops.cli import (
     dlq,
     query,
     replay,
+    schedule,
     stack,
     status,
     topics,
@@ -33,6 +34,7 @@ app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.command("worker")(worker.worker)
 app.add_typer(command.app, name="command")
+app.add_typer(schedule.app, name="schedule")
 app.add_typer(api.app, name="api")
 app.command("status")(status.status)
 app.command("replay")(replay.replay)
