@@ -7,6 +7,7 @@ import typer
 
 from ops.cli import (
     api,
+    campaign,
     command,
     db,
     dlq,
@@ -35,6 +36,7 @@ app.add_typer(topics.app, name="topics")
 app.command("worker")(worker.worker)
 app.add_typer(command.app, name="command")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(campaign.app, name="campaign")
 app.add_typer(api.app, name="api")
 app.command("status")(status.status)
 app.command("replay")(replay.replay)

@@ -13,14 +13,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from ops.bulk import BulkOutcome, send_all
 from producers import commands as build
 from producers.client import CommandClient
+from read_models.pricing.queries import PricingUnavailable
+from read_models.pricing.schedule_models import PlannedStep
+from read_models.pricing.schedule_queries import schedules_of
+from read_models.query_stores import reader_dsn
+from schemas.config import preflight
 from schemas.config.settings import get_settings
-from schemas.local_time import LocalTimeError, parse_instant
+from schemas.local_time import LocalTimeError, parse_instant, zone
+from schemas.money import format_amount
 
 app = typer.Typer(
     help=(
@@ -31,7 +39,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, width=160)
 err = Console(stderr=True, soft_wrap=True)
 
 Skus = Annotated[list[str] | None, typer.Argument(help="SKUs (or --skus-file)", show_default=False)]
@@ -181,3 +189,54 @@ def cancel(
     outcome = run(items, f"cancelling {schedule_id}", report, timeout)
     if not outcome.all_accepted:
         raise typer.Exit(1)
+
+
+@app.command("list")
+def list_schedules(
+    sku: Annotated[str, typer.Argument(help="the product's SKU")],
+    include_finished: Annotated[
+        bool, typer.Option("--all", help="also those done, cancelled or missed")
+    ] = False,
+    tz: Tz = "UTC",
+) -> None:
+    """A product's schedules: each step to come, the price after it, and for a sale
+    the EU Omnibus reference it will be compared with when it starts."""
+    settings = get_settings()
+    preflight.check(settings, postgres_reader=True)
+    try:
+        with psycopg.connect(reader_dsn(settings), autocommit=True, connect_timeout=5) as conn:
+            found = schedules_of(conn, settings.pricing_schema, sku, include_finished)
+    except (psycopg.OperationalError, PricingUnavailable) as exc:
+        err.print(f"[red]error[/] pricing is unavailable: {exc}")
+        raise typer.Exit(3) from None
+    if found is None:
+        err.print(f"[red]error[/] no product {sku}")
+        raise typer.Exit(1)
+    where = zone(tz)
+    table = Table("schedule", "currency", "step", "planned for", "price after", "status", "omnibus")
+    for change in found.schedules:
+        omnibus = "-"
+        if change.omnibus is not None:
+            lowest = change.omnibus.lowest_30_days
+            omnibus = (
+                f"lowest 30 d {format_amount(lowest) if lowest is not None else '-'}; "
+                f"{'a reduction' if change.omnibus.is_reduction else 'no reduction'}"
+            )
+        steps: list[PlannedStep | None] = list(change.steps) or [None]
+        for step in steps:
+            when = step.planned_at if step else change.starts_at
+            after = (
+                f"{format_amount(step.price.amount)} {step.price.price_type}"
+                if step and step.price
+                else (step.outcome if step else "-")
+            )
+            table.add_row(
+                change.schedule_id,
+                change.currency,
+                step.step if step else "-",
+                when.astimezone(where).strftime("%Y-%m-%d %H:%M:%S %Z"),
+                after,
+                change.status,
+                omnibus if (step is None or step.step == "start") else "",
+            )
+    console.print(table)

@@ -57,9 +57,11 @@ from read_models.pricing.schedule_models import (
 __all__ = [
     "MAX_CAMPAIGNS",
     "MAX_CAMPAIGN_SCHEDULES",
+    "SCHEDULE_COLUMNS",
     "campaign",
     "campaigns",
     "price_at",
+    "scheduled_change",
     "schedules_of",
 ]
 
@@ -71,7 +73,7 @@ Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 _WINDOW_SQL = f"interval '{int(WINDOW.total_seconds()) // 3600} hours'"
 
-_SCHEDULE_COLUMNS = (
+SCHEDULE_COLUMNS = (
     "schedule_id, currency, amount, price_type, starts_at, ends_at, campaign_id, status,"
     " started_at, ended_at, reason"
 )
@@ -82,11 +84,11 @@ SELECT currency, amount, price_type, regular_amount, valid_from
 FROM {s}.current_price WHERE sku = %(sku)s ORDER BY currency
 """
 _UPCOMING = (
-    "SELECT " + _SCHEDULE_COLUMNS + " FROM {s}.scheduled_price"
+    "SELECT " + SCHEDULE_COLUMNS + " FROM {s}.scheduled_price"
     " WHERE sku = %(sku)s AND status IN ('planned', 'running') ORDER BY starts_at, schedule_id"
 )
 _ALL = (
-    "SELECT " + _SCHEDULE_COLUMNS + " FROM {s}.scheduled_price"
+    "SELECT " + SCHEDULE_COLUMNS + " FROM {s}.scheduled_price"
     " WHERE sku = %(sku)s ORDER BY starts_at, schedule_id"
 )
 # The history an Omnibus reference of the SKU's pending and running sales can count:
@@ -115,7 +117,7 @@ _CAMPAIGN_SUMMARY = (
     " WHERE campaign_id = %(campaign)s GROUP BY campaign_id"
 )
 _CAMPAIGN_ROWS = (
-    "SELECT sku, " + _SCHEDULE_COLUMNS + " FROM {s}.scheduled_price"
+    "SELECT sku, " + SCHEDULE_COLUMNS + " FROM {s}.scheduled_price"
     " WHERE campaign_id = %(campaign)s ORDER BY starts_at, sku, schedule_id LIMIT %(limit)s"
 )
 _CAMPAIGNS = (
@@ -172,7 +174,7 @@ def _check_campaign(campaign_id: str) -> str:
 # --------------------------------------------------------------------------- rows
 
 
-def _scheduled(sku: str, row: Sequence[Any]) -> ScheduledChange:
+def scheduled_change(sku: str, row: Sequence[Any]) -> ScheduledChange:
     (schedule_id, currency, amount, price_type, starts_at, ends_at, campaign_id, status) = row[:8]
     started_at, ended_at, reason = row[8:]
     return ScheduledChange(
@@ -271,7 +273,7 @@ def schedules_of(
     if found is None:
         return None
     current_rows, schedule_rows, history_rows = found
-    changes = [_scheduled(sku, row) for row in schedule_rows]
+    changes = [scheduled_change(sku, row) for row in schedule_rows]
     pending = [_pending(c) for c in changes if c.status in ("planned", "running")]
     steps = planned.timeline([_currency_now(r) for r in current_rows], pending, at)
     history = [planned.Interval(*row) for row in history_rows]
@@ -327,7 +329,7 @@ def price_at(
 
     current_rows, schedule_rows = _snapshot(conn, read)
     prices = [_currency_now(r) for r in current_rows]
-    pending = [_pending(_scheduled(sku, row)) for row in schedule_rows]
+    pending = [_pending(scheduled_change(sku, row)) for row in schedule_rows]
     steps = planned.timeline(prices, pending, moment)
     currencies = sorted({p.currency for p in prices} | {s.currency for s in pending})
     out = []
@@ -366,7 +368,7 @@ def campaign(conn: Conn, schema: str, campaign_id: str, limit: int = 1000) -> Ca
     summary, rows = _snapshot(conn, read)
     if not summary:
         return None
-    schedules = [_scheduled(row[0], row[1:]) for row in rows[:limit]]
+    schedules = [scheduled_change(row[0], row[1:]) for row in rows[:limit]]
     return Campaign(**dict(_summary(summary[0])), schedules=schedules, truncated=len(rows) > limit)
 
 

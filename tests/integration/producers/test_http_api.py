@@ -268,6 +268,8 @@ def test_openapi_documents_each_command_with_its_contract_and_the_bearer_scheme(
         "/commands/change-price",
         "/commands/adjust-stock",
         "/commands/discontinue-product",
+        "/commands/schedule-price-change",
+        "/commands/cancel-scheduled-price-change",
     }
     for path in paths:
         operation = document["paths"][path]["post"]
