@@ -1,7 +1,9 @@
 /* eventcart console: the little the server-rendered pages need in the browser.
  * - the search box's autocomplete, a WAI-ARIA combobox with a listbox popup
  *   (arrow keys move, Enter picks or searches, Escape closes);
- * - the price chart (Chart.js), drawn from the JSON the server put on the canvas;
+ * - the price chart (Chart.js), drawn from the JSON the server put on the canvas,
+ *   its planned part (points flagged "planned") set apart: dotted, lighter, hollow,
+ *   on a grey area right of a "now" line labelled "planned";
  * - the search round-trip as the page sees it (data-search-ms on <body>), for the
  *   latency benchmark and the browser test.
  * No inline script anywhere: the pages' Content-Security-Policy forbids it. */
@@ -94,6 +96,22 @@
 
   function day(ms) { return new Date(ms).toISOString().slice(0, 10); }
 
+  // What is planned must never pass for history: the future is shaded and labelled.
+  var nowLine = {
+    id: "nowLine",
+    beforeDatasetsDraw: function (c) {
+      var area = c.chartArea, ctx = c.ctx, x = c.scales.x.getPixelForValue(Number(c.canvas.dataset.now));
+      if (c.canvas.dataset.plannedPoints === "0" || !(x >= area.left && x < area.right)) return;
+      var room = area.right - x > 80, top = area.top, bottom = area.bottom;
+      ctx.save(); ctx.fillStyle = "rgba(79, 86, 97, 0.08)"; ctx.fillRect(x, top, area.right - x, bottom - top);
+      ctx.strokeStyle = ctx.fillStyle = "#4f5661"; ctx.setLineDash([4, 4]);
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, bottom); ctx.stroke();
+      ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = room ? "left" : "right";
+      ctx.fillText(room ? "now | planned \u2192" : "now", room ? x + 4 : x - 4, top + 12);
+      ctx.restore();
+    }
+  };
+
   // The canvas carries its series (a data attribute: htmx drops <script> elements from
   // what it swaps in) and no id, on purpose: htmx "settles" an element that replaces
   // one of the same id by lending it the old one's attributes for a moment, which
@@ -111,16 +129,20 @@
         parsing: { xAxisKey: "x", yAxisKey: "y" },
         stepped: "before",  // the line holds a price until the next point, then steps
         borderColor: colour,
-        backgroundColor: colour,
+        backgroundColor: function (ctx) { return ctx.raw && ctx.raw.planned ? "#ffffff" : colour; },
         borderWidth: 2,
         pointRadius: function (ctx) { return ctx.raw && ctx.raw.end ? 0 : 4; },
         pointStyle: function (ctx) { return ctx.raw && ctx.raw.sale ? "triangle" : "circle"; },
-        segment: { borderDash: function (ctx) { return ctx.p0.raw.sale ? [6, 4] : undefined; } }
+        segment: {  // a segment ending at a planned point is the plan, from now on
+          borderDash: function (ctx) { return ctx.p1.raw.planned ? [2, 3] : ctx.p0.raw.sale ? [6, 4] : undefined; },
+          borderColor: function (ctx) { return ctx.p1.raw.planned ? colour + "b3" : undefined; }
+        }
       };
     });
     chart = new Chart(canvas, {
       type: "line",
       data: { datasets: datasets },
+      plugins: [nowLine],
       options: {
         animation: false,
         responsive: true,
@@ -136,7 +158,8 @@
               title: function (items) { return items.length ? day(items[0].raw.x) : ""; },
               label: function (ctx) {
                 var p = ctx.raw;
-                return ctx.dataset.label + " " + p.y + (p.end ? " (still in force)" : p.sale ? " (sale)" : " (regular)");
+                var kind = p.end ? "still in force" : p.sale ? "sale" : "regular";
+                return ctx.dataset.label + " " + p.y + " (" + (p.planned ? "planned, " : "") + kind + ")";
               }
             }
           }
@@ -144,9 +167,11 @@
       }
     });
     canvas.dataset.drawn = "true";
-    canvas.dataset.drawnPoints = String(series.reduce(function (n, s) {
-      return n + s.data.filter(function (p) { return !p.end; }).length;
-    }, 0));
+    [["drawnPoints", false], ["drawnPlanned", true]].forEach(function (k) {
+      canvas.dataset[k[0]] = String(series.reduce(function (n, s) {
+        return n + s.data.filter(function (p) { return !p.end && !!p.planned === k[1]; }).length;
+      }, 0));
+    });
   }
 
   var searchStarted = 0;

@@ -5,12 +5,16 @@ roles and both HTTP APIs as their own processes.
 A shopper types a query with a typo and picks a facet; a buyer opens a product and
 sees its price history drawn point by point, with the Omnibus prior price beside the
 sale; a price sent from the page's form appears without a reload (read-your-writes);
-an operator sees a projection fall behind. Each page is screenshotted and checked
+an operator sees a projection fall behind. A sale scheduled from the page's form is
+listed and drawn as planned, then charged once it starts; a time the clocks skip or
+repeat is refused beside its field; a planned change is cancelled; a campaign has its
+pages, its progress bar refreshing itself. Each page is screenshotted and checked
 with axe-core for serious accessibility violations.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -181,10 +185,11 @@ def test_a_price_change_from_the_page_appears_without_a_reload(page: Any) -> Non
     page.wait_for_selector("canvas[data-price-chart][data-drawn]")
     assert page.locator("canvas[data-price-chart]").get_attribute("data-drawn-points") == "1"
     page.evaluate("() => { window.notReloaded = true; }")
-    page.get_by_label("Amount").fill("54.50")
-    page.get_by_label("Currency").select_option("EUR")
-    page.get_by_role("radio", name="Sale").check()
-    page.get_by_role("button", name="Send price change").click()
+    change = page.get_by_role("region", name="Change price")  # not the schedule form
+    change.get_by_label("Amount").fill("54.50")
+    change.get_by_label("Currency").select_option("EUR")
+    change.get_by_role("radio", name="Sale").check()
+    change.get_by_role("button", name="Send price change").click()
     page.wait_for_selector("#change-result .ok")
     page.wait_for_selector("#prices[data-waiting=false] tr[data-currency=EUR] [data-amount='54.5']")
     page.wait_for_selector("canvas[data-price-chart][data-drawn-points='2']")
@@ -287,3 +292,272 @@ def test_a_search_store_that_cannot_answer_is_said_in_the_page(
             tab.locator("tr[data-currency=EUR] [data-amount]").get_attribute("data-amount") == "70"
         )
         context.close()
+
+
+# --- scheduled prices and campaigns ------------------------------------------------------
+SCHEDULE_WAIT_S = 90  # a sale due in 20 s, on a busy machine
+
+
+def typed(at: datetime) -> str:
+    """An instant as a datetime-local input holds it: seconds only when there are some
+    (the value Chromium keeps, which Playwright checks after filling)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S" if at.second else "%Y-%m-%dT%H:%M")
+
+
+def schedule_from_the_page(
+    page: Any,
+    amount: str,
+    starts: str,
+    *,
+    ends: str | None = None,
+    tz: str = "UTC",
+    schedule_id: str = "",
+    campaign_id: str = "",
+) -> None:
+    """Fill the product page's schedule form as a person does, and send it."""
+    form = page.locator("#schedule-price")
+    form.get_by_label("New price").fill(amount)
+    form.get_by_role("radio", name="Sale" if ends else "Regular price").check()
+    form.get_by_label("Starts").fill(starts)
+    if ends is not None:
+        form.get_by_label("Ends").fill(ends)  # shown once "Sale" is chosen
+    form.get_by_label("Time zone").fill(tz)
+    form.get_by_label("Schedule id").fill(schedule_id)
+    form.get_by_label("Campaign").fill(campaign_id)
+    form.get_by_role("button", name="Schedule price change").click()
+
+
+def applied_row(page: Any, schedule_id: str) -> Any:
+    """The schedule's row in "Upcoming price changes", once the panel has caught up."""
+    row = page.locator(f'#prices[data-waiting=false] tr[data-schedule="{schedule_id}"]')
+    row.wait_for()
+    return row
+
+
+def until(what: str, check: Any, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
+        time.sleep(0.5)
+    return found
+
+
+def test_a_sale_scheduled_from_the_page_is_planned_drawn_and_then_charged(
+    page: Any, screenshots: Path
+) -> None:
+    page.goto("/catalog/CB-2")
+    canvas = page.locator("canvas[data-price-chart]")
+    page.wait_for_selector("canvas[data-price-chart][data-drawn]")
+    assert canvas.get_attribute("data-drawn-planned") == "0"
+    assert page.locator("#prices [data-schedules='0']").inner_text() == "None planned."
+    page.evaluate("() => { window.notReloaded = true; }")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+    end = start + timedelta(seconds=40)  # room to see it run on a busy machine
+    schedule_from_the_page(page, "49.90", typed(start), ends=typed(end), schedule_id="flash-cb2")
+    outcome = page.locator("#schedule-result .ok")
+    assert "sale flash-cb2 scheduled" in outcome.inner_text()
+
+    # no reload: the table and the chart's planned part show it
+    row = applied_row(page, "flash-cb2")
+    assert row.get_attribute("data-status") == "planned"
+    assert "49.90 EUR" in row.inner_text()
+    assert row.locator("time").first.get_attribute("datetime") == start.isoformat()
+    assert row.locator("[data-omnibus]").get_attribute("data-omnibus") == "70"
+    assert row.locator("[data-reduction]").inner_text() == "yes"
+    page.wait_for_function(
+        "() => Number(document.querySelector('canvas[data-price-chart]').dataset.drawnPlanned) > 0"
+    )
+    assert canvas.get_attribute("data-drawn-points") == "1"  # history: 70 only
+    assert page.evaluate("() => window.notReloaded") is True
+    # a fresh form for the next one, in the same zone
+    form = page.locator("#schedule-price")
+    assert form.get_by_label("New price").input_value() == ""
+    assert form.get_by_label("Time zone").input_value() == "UTC"
+    page.screenshot(path=str(screenshots / "product-scheduled.png"), full_page=True)
+    assert serious_violations(page) == []
+
+    # once it starts, the sale is the price charged
+    eur = page.locator("tr[data-currency=EUR]")
+    deadline = time.monotonic() + SCHEDULE_WAIT_S
+    while True:
+        page.reload()
+        page.wait_for_selector("canvas[data-price-chart][data-drawn]")
+        if eur.locator("[data-amount]").get_attribute("data-amount") == "49.9":
+            break
+        assert time.monotonic() < deadline, "the sale never became the current price"
+        page.wait_for_timeout(1000)
+    assert "Sale" in eur.inner_text()
+    running = page.locator('tr[data-schedule="flash-cb2"]')  # same snapshot: it runs
+    assert running.get_attribute("data-status") == "running"
+    assert running.get_by_role("button", name="End sale now: flash-cb2").is_visible()
+
+
+def test_a_time_the_clocks_skip_or_repeat_is_refused_beside_its_field(
+    page: Any, screenshots: Path
+) -> None:
+    page.goto("/catalog/CB-2")
+    form = page.locator("#schedule-price")
+    schedule_from_the_page(page, "60.00", "2027-03-28T02:30", tz="Europe/Berlin")
+    error = form.locator("[data-error=starts]")
+    assert "does not exist in Europe/Berlin" in error.inner_text()
+    assert form.get_by_label("Starts").get_attribute("aria-invalid") == "true"
+    assert "Nothing sent: 1 field to fix." in page.locator("#schedule-result .problem").inner_text()
+    # what was typed stays, to be corrected
+    assert form.get_by_label("New price").input_value() == "60.00"
+    assert form.get_by_label("Starts").input_value() == "2027-03-28T02:30"
+    assert form.get_by_label("Time zone").input_value() == "Europe/Berlin"
+    page.screenshot(path=str(screenshots / "schedule-refused.png"), full_page=True)
+    assert serious_violations(page) == []
+    # axe leaves empty style attributes behind, which htmx's settling of the next swap
+    # would copy onto the new fields (a CSP violation of the test's own making)
+    page.reload()
+
+    # the night the clocks go back: a sale's end that happens twice
+    schedule_from_the_page(
+        page, "60.00", "2027-10-30T12:00", ends="2027-10-31T02:30", tz="Europe/Berlin"
+    )
+    error = form.locator("[data-error=ends]")
+    assert "happens twice in Europe/Berlin" in error.inner_text()
+    assert form.locator("[data-error=starts]").count() == 0
+    assert form.get_by_label("Ends").get_attribute("aria-invalid") == "true"
+    assert page.locator('#prices tr[data-schedule^="sale-EUR-2027"]').count() == 0
+
+
+def test_cancel_drops_a_planned_change_from_the_table(page: Any) -> None:
+    page.goto("/catalog/CB-2")
+    later = (datetime.now(UTC) + timedelta(days=30)).replace(second=0, microsecond=0)
+    schedule_from_the_page(page, "65.00", typed(later), schedule_id="cb2-rise")
+    row = applied_row(page, "cb2-rise")
+    assert "stays" in row.inner_text()  # a regular price has no end
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    row.get_by_role("button", name="Cancel: cb2-rise").click()
+    page.get_by_text("schedule cb2-rise cancelled").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('#prices').dataset.waiting === 'false'"
+        " && !document.querySelector('tr[data-schedule=\"cb2-rise\"]')"
+    )
+    assert asked == ["Cancel the scheduled change cb2-rise?"]
+
+
+def test_a_campaign_has_its_pages_with_counts_and_progress(
+    page: Any, catalog: CommandClient, apis: RunningApis, screenshots: Path
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=10)).replace(second=0, microsecond=0)
+    end = start + timedelta(days=2)
+    page.goto("/catalog/CB-2")
+    schedule_from_the_page(page, "55.00", typed(start), ends=typed(end), campaign_id="spring/2027")
+    row = applied_row(page, "spring/2027")  # the campaign names the schedule by default
+    # a sale overlapping it is the processor's to refuse: said where the form was sent
+    later, last = start + timedelta(days=1), end + timedelta(days=1)
+    schedule_from_the_page(page, "50.00", typed(later), ends=typed(last), schedule_id="overlap")
+    assert "rejected" in page.locator("#schedule-result .problem").inner_text()
+    assert page.locator("#schedule-price").get_by_label("New price").input_value() == "50.00"
+    # a second SKU's part, cancelled: two statuses in the campaign; and a campaign whose
+    # id a browser would read as a path going up, were its slashes left as they are
+    for command in (
+        c.schedule_price_change(
+            "CB-4", "spring/2027", "60.00", "EUR", start, ends_at=end, campaign_id="spring/2027"
+        ),
+        c.cancel_scheduled_price_change("CB-4", "spring/2027"),
+        c.schedule_price_change("CB-4", "up", "61", "EUR", start, campaign_id="dots/../up"),
+    ):
+        assert catalog.send(command).accepted
+    api = apis.query_url
+    until(
+        "the cancel and the other campaign in pricing",
+        lambda: (
+            httpx.get(f"{api}/campaigns/spring/2027").json()["counts"]["cancelled"] == 1
+            and httpx.get(f"{api}/campaigns/dots%2F..%2Fup").status_code == 200
+        ),
+    )
+
+    # from the product's table to the campaign's page
+    row.get_by_role("link", name="spring/2027").click()
+    page.wait_for_url("**/console/campaigns/spring/2027")
+    assert page.get_by_role("heading", level=1).inner_text() == "Campaign spring/2027"
+    summary = page.locator("#campaign-progress .summary")
+    assert summary.get_attribute("data-total") == "2"
+    assert "2 schedules across 2 SKUs: 1 planned, 1 cancelled." in summary.inner_text()
+    bar = page.locator("#campaign-progress svg.progress-bar rect").evaluate_all(
+        "rs => rs.map(r => [r.getAttribute('class'), Number(r.getAttribute('width'))])"
+    )
+    assert bar == [["planned", 50], ["cancelled", 50]]
+    counts = page.locator("#campaign-progress dd[data-count]").evaluate_all(
+        "ds => Object.fromEntries(ds.map(d => [d.dataset.count, d.innerText]))"
+    )
+    assert counts == {"done": "0", "running": "0", "planned": "1", "cancelled": "1", "missed": "0"}
+    skus = page.locator("table.schedules tbody tr").evaluate_all(
+        "rs => rs.map(r => [r.dataset.sku, r.dataset.status])"
+    )
+    assert sorted(skus) == [["CB-2", "planned"], ["CB-4", "cancelled"]]
+    page.screenshot(path=str(screenshots / "campaign.png"), full_page=True)
+    assert serious_violations(page) == []
+    # the progress refreshes itself (htmx asks for that part alone)
+    shown = page.locator("#campaign-progress .taken time").get_attribute("datetime")
+    page.wait_for_function(
+        "shown => document.querySelector('#campaign-progress .taken time')"
+        ".getAttribute('datetime') !== shown",
+        arg=shown,
+        timeout=30_000,
+    )
+    assert page.locator("#campaign-progress .summary[data-total='2']").count() == 1
+    assert page.locator("#campaign-progress h2, #campaign-progress h1").count() == 0
+
+    # the list of campaigns, and back
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link").click()
+    page.wait_for_url("**/console/campaigns")
+    listed = page.locator('tr[data-campaign="spring/2027"]')
+    assert listed.locator("[data-total]").inner_text() == "2"
+    assert listed.locator("[data-count=cancelled]").inner_text() == "1"
+    page.screenshot(path=str(screenshots / "campaigns.png"), full_page=True)
+    assert serious_violations(page) == []
+    listed.get_by_role("link", name="spring/2027").click()
+    page.wait_for_url("**/console/campaigns/spring/2027")
+    page.go_back()
+    page.get_by_role("link", name="dots/../up").click()
+    page.wait_for_url("**/console/campaigns/dots%2F..%2Fup")
+    assert page.get_by_role("heading", level=1).inner_text() == "Campaign dots/../up"
+    assert page.locator("#campaign-progress .summary[data-total='1']").count() == 1
+
+    # no such campaign (outside the browser: its 404 would count as a console error)
+    missing = httpx.get(f"{api}/console/campaigns/no/such-campaign")
+    assert missing.status_code == 404 and "There is no campaign no/such-campaign" in missing.text
+    assert httpx.get(f"{api}/console/campaigns/-bad").status_code == 422
+
+
+def test_the_json_campaign_routes_stay_the_json_apis(
+    catalog: CommandClient, apis: RunningApis
+) -> None:
+    api = apis.query_url
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
+    assert catalog.send(
+        c.schedule_price_change("CB-4", "json:1", "50", "EUR", start, campaign_id="json/only")
+    ).accepted
+    one = until(
+        "the campaign in pricing",
+        lambda: (r := httpx.get(f"{api}/campaigns/json/only")).status_code == 200 and r,
+    )
+    assert one.headers["content-type"].startswith("application/json")
+    assert one.json()["counts"]["planned"] == 1 and one.json()["schedules"][0]["sku"] == "CB-4"
+    listed = httpx.get(f"{api}/campaigns")
+    assert listed.headers["content-type"].startswith("application/json")
+    assert "json/only" in [found["campaign_id"] for found in listed.json()["campaigns"]]
+    assert httpx.get(f"{api}/campaigns/no-such").json() == {"detail": "no campaign no-such"}
+    paths = httpx.get(f"{api}/openapi.json").json()["paths"]
+    assert "/campaigns" in paths and not any(p.startswith("/console") for p in paths)
+    page = httpx.get(f"{api}/console/campaigns")
+    assert page.headers["content-type"].startswith("text/html") and "json/only" in page.text
+    # the schedule form answers the page alone
+    form = {"amount": "1.00", "currency": "EUR", "starts": "2030-01-01T00:00", "tz": "UTC"}
+    sent = httpx.post(f"{api}/catalog/CB-4/schedule-price-change", data=form)
+    assert sent.status_code == 403
+    sent = httpx.post(
+        f"{api}/catalog/CB-4/cancel-scheduled-price-change", data={"schedule_id": "json:1"}
+    )
+    assert sent.status_code == 403
