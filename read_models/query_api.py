@@ -17,73 +17,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Header, Path, Query, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
-from read_models import consistency, query_errors
+from read_models import query_errors
 from read_models.pricing import queries as pricing
 from read_models.pricing import schedule_queries
 from read_models.pricing.models import OmnibusPrice, PriceInterval, ProductPrices
 from read_models.pricing.schedule_models import AsOfPrice
-from read_models.query_errors import INVALID, NOT_FOUND, NOT_YET, UNAVAILABLE, not_found
+from read_models.query_errors import INVALID, NOT_FOUND, UNAVAILABLE, not_found
+from read_models.query_params import (
+    READ,
+    SKU_PATTERN,
+    Currency,
+    Instant,
+    MinPosition,
+    MinPositionHeader,
+    Sku,
+    WaitMs,
+)
+from read_models.query_schedules import router as schedules_router
 from read_models.query_stores import Stores
 from read_models.search import queries as search
 from read_models.search.models import SearchResult
 from read_models.search_params import SearchQuery
-from schemas import timestamps
 from schemas.config import preflight
 from schemas.config.api_exposure import check_api_exposure
 from schemas.config.settings import Settings, get_settings
-from schemas.position_token import TOKEN_PATTERN
 
 __all__ = ["SKU_PATTERN", "create_app", "serve"]
-
-#: The contract's SKU pattern (schemas/json/common/definitions.json).
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
-Currency = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
-MinPosition = Annotated[
-    str | None,
-    Query(
-        max_length=2000,
-        pattern=TOKEN_PATTERN,
-        description="position token of an accepted command (`position_token`, "
-        "`partition:offset[,partition:offset...]`): answer only once this read model has "
-        "applied it. Also accepted as the X-Min-Position header.",
-    ),
-]
-WaitMs = Annotated[
-    int,
-    Query(ge=0, le=consistency.MAX_WAIT_MS, description="longest wait for min_position (ms)"),
-]
-#: The same as a header (empty: none; a header has no null).
-MinPositionHeader = Annotated[
-    str,
-    Header(
-        alias="X-Min-Position",
-        max_length=2000,
-        pattern=f"^$|{TOKEN_PATTERN}",
-        description="the position token, as min_position (empty: none)",
-    ),
-]
-
-
-def _instant(value: object) -> object:
-    """An instant as the contract writes one: RFC 3339 with an offset, nothing else (not a
-    number of seconds, not a local time), as the parameter's schema says."""
-    if isinstance(value, str):
-        return timestamps.parse(value)
-    raise ValueError("an instant is an RFC 3339 date-time with an offset")
-
-
-Instant = Annotated[datetime, BeforeValidator(_instant)]
-
-#: What every read of a read model may answer besides 200.
-READ = {**INVALID, **NOT_YET, **UNAVAILABLE}
 
 
 class BulkPricesRequest(BaseModel):
@@ -281,10 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body.currency,
         )
 
-    # Imported here: the router shares this module's parameters (it imports them).
-    from read_models.query_schedules import router as schedules
-
-    app.include_router(schedules)
+    app.include_router(schedules_router)
     return app
 
 

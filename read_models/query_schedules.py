@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 
 from read_models.pricing import schedule_queries
 from read_models.pricing.schedule_models import Campaign, CampaignList, ProductSchedules
-from read_models.query_api import READ, MinPosition, MinPositionHeader, Sku, WaitMs
 from read_models.query_errors import NOT_FOUND, not_found
+from read_models.query_params import READ, MinPosition, MinPositionHeader, Sku, WaitMs
 from read_models.query_stores import Stores
 from schemas.api_errors import ErrorResponse
 

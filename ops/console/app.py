@@ -36,7 +36,8 @@ from ops.console import (
     schedule_view,
 )
 from ops.console.web import CSP, Pages, form_of, stores_of, swapping
-from read_models.query_api import SKU_PATTERN, create_app
+from read_models.query_api import create_app
+from read_models.query_params import SKU_PATTERN
 from read_models.search import queries as search
 from read_models.search.models import MAX_SUGGEST_PREFIX, SortOrder
 from read_models.search.query_body import PRICE_RANGES

@@ -29,7 +29,7 @@ from ops.console.catalog_view import CURRENCIES
 from ops.console.web import Pages, form_of, stores_of, swapping
 from read_models.pricing import queries as pricing
 from read_models.pricing import schedule_queries
-from read_models.query_api import SKU_PATTERN
+from read_models.query_params import SKU_PATTERN
 from read_models.query_schedules import CAMPAIGN_PATTERN
 from schemas.config.settings import Settings
 

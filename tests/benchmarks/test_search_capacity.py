@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -54,6 +53,7 @@ from read_models.search.model_version import MODEL_VERSION
 from read_models.search.models import SearchRequest
 from read_models.search.query_body import build_query
 from schemas.config.settings import Settings
+from tests.benchmarks.profiling import py_spy, top_frames
 from tests.benchmarks.search_load import build_loadgen, lines, mix, run_load
 from tests.fixtures.apis import api_process
 from tests.fixtures.relevance.corpus import products, sku_of
@@ -159,30 +159,6 @@ def _cpu_seconds(pid: int) -> float:
 def _elasticsearch_pid(es: Elasticsearch) -> int:
     nodes = es.nodes.info(node_id="_local", metric="process")["nodes"]
     return int(next(iter(nodes.values()))["process"]["id"])
-
-
-def _profile_api(pid: int, seconds: int, into: Path) -> subprocess.Popen[bytes]:
-    """py-spy on the API's processes (uvicorn's workers are children), CPU time only."""
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "--subprocesses",
-         "-d", str(seconds), "--gil", "-f", "raw", "-o", str(into)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def _top_frames(raw: str, top: int = 12) -> list[str]:
-    own: dict[str, int] = {}
-    total = 0
-    for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
-        frame = stack.split(";")[-1]
-        own[frame] = own.get(frame, 0) + int(count)
-    ranked = sorted(own.items(), key=lambda item: -item[1])[:top]
-    return [f"    {n / max(total, 1) * 100:5.1f}%  {frame[:110]}" for frame, n in ranked]
 
 
 @contextmanager
@@ -301,7 +277,7 @@ def test_search_capacity(
         for kind in sorted(mixed["kinds"]):
             out.append(_line(f"  {kind}", mixed, (kind,)))
         profile = tmp_path / "api-profile.txt"
-        spy = _profile_api(proc.pid, int(seconds), profile) if clients == 32 else None
+        spy = py_spy(proc.pid, int(seconds), profile, children=True) if clients == 32 else None
         cpu_before = (_cpu_seconds(es_pid), _cpu_seconds(proc.pid))
         text = load("api text", clients)
         cpu_after = (_cpu_seconds(es_pid), _cpu_seconds(proc.pid))
@@ -332,7 +308,7 @@ def test_search_capacity(
             if spy is not None:
                 spy.wait(timeout=seconds + 60)
                 out.append("  py-spy --gil, query API under the text load, own time:")
-                out.extend(_top_frames(profile.read_text() if profile.exists() else ""))
+                out.extend(top_frames(profile.read_text() if profile.exists() else ""))
             with _changing(es, alias, catalog_size, per_second=100) as written:
                 live = load("api text", clients)
             out.append(_line("query API, text, 100 products/s changing", live))
