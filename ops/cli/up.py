@@ -138,6 +138,9 @@ Try (with `source .venv/bin/activate` for the CLI):
   eventcart price {sale} --lowest-30-days
   curl -s -X POST 'http://127.0.0.1:{c}/commands/change-price' -H 'Authorization: Bearer {token}' \\
        -H 'Content-Type: application/json' -d '{{"sku": "{sale}", "data": {{"amount": "9.99", "currency": "EUR", "price_type": "sale"}}}}'
+  eventcart schedule add {sale} --amount 7.99 --id tour-sale \\
+       --from "$(date -u -d '+1 min' '+%Y-%m-%d %H:%M:%S')" --until "$(date -u -d '+2 min' '+%Y-%m-%d %H:%M:%S')"
+  eventcart schedule list {sale}     # then watch `eventcart price {sale}` start and end the sale
   eventcart status
 Stop everything with `eventcart down`."""
     )
