@@ -91,6 +91,22 @@ def adjust_stock(
     return command("AdjustStock", sku, _present(delta=delta, reason=reason), **envelope)
 
 
+def set_stock(
+    sku: str,
+    quantity: int,
+    counted_at: datetime | str,
+    *,
+    reason: str | None = None,
+    **envelope: Any,
+) -> dict[str, Any]:
+    """Stock from a count taken at ``counted_at`` (an aware datetime, sent as UTC, or
+    RFC 3339 text as a feed states it). The processor adds the adjustments it
+    accepted after ``counted_at``, so deliveries racing the count are kept, once."""
+    at = counted_at if isinstance(counted_at, str) else timestamps.format_utc(counted_at)
+    data = _present(quantity=quantity, counted_at=at, reason=reason)
+    return command("SetStock", sku, data, **envelope)
+
+
 def discontinue_product(sku: str, *, reason: str | None = None, **envelope: Any) -> dict[str, Any]:
     return command("DiscontinueProduct", sku, _present(reason=reason), **envelope)
 

@@ -29,6 +29,7 @@ class CommandName(StrEnum):
     DISCONTINUE_PRODUCT = "discontinue-product"
     SCHEDULE_PRICE_CHANGE = "schedule-price-change"
     CANCEL_SCHEDULED_PRICE_CHANGE = "cancel-scheduled-price-change"
+    SET_STOCK = "set-stock"
 
 
 #: Path name -> the command ``type`` of the contract (``schemas/json/commands``).
@@ -40,6 +41,7 @@ COMMAND_TYPE_BY_NAME: Mapping[CommandName, str] = {
     CommandName.DISCONTINUE_PRODUCT: "DiscontinueProduct",
     CommandName.SCHEDULE_PRICE_CHANGE: "SchedulePriceChange",
     CommandName.CANCEL_SCHEDULED_PRICE_CHANGE: "CancelScheduledPriceChange",
+    CommandName.SET_STOCK: "SetStock",
 }
 
 

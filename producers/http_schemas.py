@@ -56,6 +56,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "sku": "SKU-1",
         "data": {"schedule_id": "black-friday-2026", "reason": "campaign cancelled"},
     },
+    "SetStock": {
+        "sku": "SKU-1",
+        "data": {"quantity": 40, "counted_at": "2026-06-01T02:00:00Z", "reason": "nightly feed"},
+        "command_id": "feed-2026-06-01/SKU-1",
+    },
 }
 
 _ENVELOPE_FIELDS = ("command_id", "expected_version", "correlation_id", "causation_id")

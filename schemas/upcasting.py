@@ -54,6 +54,14 @@ def _price_changed_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return dict(data)
 
 
+@register("StockAdjusted", 1)
+def _stock_adjusted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 only adds ``counted_at`` (a change a SetStock made, which v1 never had) and
+    widens the delta bounds: every v1 event is a valid v2 event as it is, and, having
+    no ``counted_at``, a movement a later count adds when it is after the count."""
+    return dict(data)
+
+
 def upcast_data(
     event_type: str,
     from_version: int,

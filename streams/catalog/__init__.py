@@ -16,6 +16,8 @@ from streams.catalog.decision import Accepted, Decision, Rejected
 from streams.catalog.reasons import (
     ALREADY_DISCONTINUED,
     ALREADY_REGISTERED,
+    COUNT_IN_FUTURE,
+    COUNT_TOO_OLD,
     DISCONTINUED,
     INSUFFICIENT_STOCK,
     NO_REGULAR_PRICE,
@@ -30,10 +32,11 @@ from streams.catalog.reasons import (
     STOCK_LIMIT,
     VERSION_CONFLICT,
 )
-from streams.catalog.rules import MAX_STOCK, decide
+from streams.catalog.rules import COUNT_FUTURE_TOLERANCE, MAX_STOCK, decide
 from streams.catalog.schedules import fire
 from streams.catalog.state import (
     DETAIL_FIELDS,
+    STOCK_LOG_KEPT,
     EventOutOfOrderError,
     ProductState,
     evolve,
@@ -44,6 +47,9 @@ from streams.catalog.state import (
 __all__ = [
     "ALREADY_DISCONTINUED",
     "ALREADY_REGISTERED",
+    "COUNT_FUTURE_TOLERANCE",
+    "COUNT_IN_FUTURE",
+    "COUNT_TOO_OLD",
     "DETAIL_FIELDS",
     "DISCONTINUED",
     "INSUFFICIENT_STOCK",
@@ -58,6 +64,7 @@ __all__ = [
     "SCHEDULE_OVERLAP",
     "SCHEDULE_WINDOW",
     "STOCK_LIMIT",
+    "STOCK_LOG_KEPT",
     "VERSION_CONFLICT",
     "Accepted",
     "Decision",

@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = [
     "ALREADY_DISCONTINUED",
     "ALREADY_REGISTERED",
+    "COUNT_IN_FUTURE",
+    "COUNT_TOO_OLD",
     "DISCONTINUED",
     "INSUFFICIENT_STOCK",
     "NOT_FOUND",
@@ -35,6 +37,9 @@ SCHEDULE_OVERLAP = "schedule_overlap"
 SCHEDULE_NOT_FOUND = "schedule_not_found"
 SCHEDULE_ALREADY_EFFECTIVE = "schedule_already_effective"
 NO_REGULAR_PRICE = "no_regular_price"
+# setting stock from a count (SetStock, streams.catalog.rules)
+COUNT_IN_FUTURE = "count_in_future"
+COUNT_TOO_OLD = "count_too_old"
 
 REJECTION_REASONS = frozenset(
     {
@@ -52,5 +57,7 @@ REJECTION_REASONS = frozenset(
         SCHEDULE_NOT_FOUND,
         SCHEDULE_ALREADY_EFFECTIVE,
         NO_REGULAR_PRICE,
+        COUNT_IN_FUTURE,
+        COUNT_TOO_OLD,
     }
 )

@@ -9,6 +9,10 @@ earlier release.
 Scheduled price changes are part of it: what is planned, what runs now, and
 the regular price a sale gives way to when it ends. So "what is due" is
 restored with the state after any crash, never held by a timer in a process.
+
+So are the product's last stock adjustments: a count (``SetStock``) is decided
+against them, by the processor alone, so it cannot race the adjustments that
+reach the processor while the count travels (see :mod:`streams.catalog.rules`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from schemas.upcasting import upcast
 __all__ = [
     "DETAIL_FIELDS",
     "EFFECTIVE_KEPT",
+    "STOCK_LOG_KEPT",
     "EventOutOfOrderError",
     "ProductState",
     "evolve",
@@ -37,6 +42,13 @@ DETAIL_FIELDS = ("name", "description", "brand", "category_path", "attributes", 
 #: answer "already took effect" to a late cancel or a repeated schedule of a
 #: campaign, without a state that grows with every schedule a product ever had.
 EFFECTIVE_KEPT = 50
+
+#: How many adjustments (StockAdjusted not made by a SetStock) a state remembers,
+#: newest last: what a count may be older than and still be decided exactly. A
+#: nightly feed counted hours ago meets a few deliveries and sales since; a count
+#: older than the oldest remembered one is refused (``count_too_old``), never
+#: guessed. 64 pairs keep the state, stored per product, a few kilobytes at most.
+STOCK_LOG_KEPT = 64
 
 
 class EventOutOfOrderError(ValueError):
@@ -73,6 +85,12 @@ class ProductState:
     schedules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ids of the last schedules that took effect, oldest first
     effective: tuple[str, ...] = ()
+    #: (canonical occurred_at, delta) of the last adjustments, oldest first: what
+    #: a SetStock adds on top of its count (see :func:`_stock_adjusted`)
+    stock_log: tuple[tuple[str, int], ...] = ()
+    #: occurred_at of the newest adjustment dropped from ``stock_log`` ("" when none
+    #: was): a count before it may miss adjustments the state no longer knows
+    stock_log_since: str = ""
 
     def replaced(self, **changes: Any) -> ProductState:
         """A copy with ``changes``: ``dataclasses.replace`` without its per-call
@@ -118,13 +136,19 @@ class ProductState:
             raw["due"] = next_due(self)
         if self.effective:
             raw["effective"] = list(self.effective)
+        # Always written, even empty: its absence marks a state stored before the
+        # log existed (see from_dict).
+        raw["stock_log"] = [[at, delta] for at, delta in self.stock_log]
+        if self.stock_log_since:
+            raw["stock_log_since"] = self.stock_log_since
         return raw
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ProductState:
         """Inverse of :meth:`to_dict`. Missing keys take their defaults, so a state
         stored before a field was added still loads; such a state's regular prices
-        are its current prices of type regular."""
+        are its current prices of type regular, and its stock log starts at its
+        last event (:func:`_legacy_since`)."""
         prices = {c: dict(p) for c, p in raw.get("prices", {}).items()}
         regular = raw.get("regular")
         if regular is None:
@@ -146,7 +170,16 @@ class ProductState:
             regular=dict(regular),
             schedules={s: dict(v) for s, v in raw.get("schedules", {}).items()},
             effective=tuple(raw.get("effective", ())),
+            stock_log=tuple((str(at), int(delta)) for at, delta in raw.get("stock_log", ())),
+            stock_log_since=str(raw.get("stock_log_since", _legacy_since(raw))),
         )
+
+
+def _legacy_since(raw: Mapping[str, Any]) -> str:
+    """A state stored before the stock log existed knows none of its adjustments:
+    a count older than its last event could miss some, so it is refused
+    (``count_too_old``) rather than silently wrong; later counts are exact."""
+    return "" if "stock_log" in raw else str(raw.get("updated_at", ""))
 
 
 def next_due(state: ProductState) -> str | None:
@@ -203,6 +236,24 @@ def _price_changed(state: ProductState, data: Mapping[str, Any]) -> dict[str, An
     return changes
 
 
+def _stock_adjusted(state: ProductState, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The stock an event states, and, for an adjustment, its place in the log a later
+    count is decided against. A change a SetStock made (it carries ``counted_at``)
+    is a restatement, not a movement: kept out of the log, so a later count never
+    adds it. The log only grows here, by one entry per adjustment."""
+    data = event["data"]
+    changes: dict[str, Any] = {"stock": int(data["quantity"])}
+    if "counted_at" in data:
+        return changes
+    log = (*state.stock_log, (timestamps.canonical(event["occurred_at"]), int(data["delta"])))
+    if len(log) > STOCK_LOG_KEPT:
+        dropped = log[: len(log) - STOCK_LOG_KEPT]
+        changes["stock_log_since"] = dropped[-1][0]
+        log = log[len(dropped) :]
+    changes["stock_log"] = log
+    return changes
+
+
 def _details(data: Mapping[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name in DETAIL_FIELDS:
@@ -226,7 +277,7 @@ def _changes(state: ProductState, event: Mapping[str, Any]) -> dict[str, Any]:
     if event_type == "PriceChanged":
         return _price_changed(state, data)
     if event_type == "StockAdjusted":
-        return {"stock": int(data["quantity"])}
+        return _stock_adjusted(state, event)
     if event_type == "ProductDiscontinued":
         return {"discontinued": True}
     if event_type == "PriceChangeScheduled":

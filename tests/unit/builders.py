@@ -48,4 +48,5 @@ VALID_DATA: dict[str, dict[str, Any]] = {
         "campaign_id": "black-friday-2025",
     },
     "CancelScheduledPriceChange": {"schedule_id": "black-friday", "reason": "moved"},
+    "SetStock": {"quantity": 40, "counted_at": "2025-06-01T02:00:00Z", "reason": "nightly feed"},
 }

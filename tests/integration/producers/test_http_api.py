@@ -270,6 +270,7 @@ def test_openapi_documents_each_command_with_its_contract_and_the_bearer_scheme(
         "/commands/discontinue-product",
         "/commands/schedule-price-change",
         "/commands/cancel-scheduled-price-change",
+        "/commands/set-stock",
     }
     for path in paths:
         operation = document["paths"][path]["post"]

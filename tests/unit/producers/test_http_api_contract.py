@@ -158,3 +158,18 @@ def test_a_client_passed_in_is_not_closed(stub: StubClient) -> None:
     with TestClient(create_app(Settings(), client=stub)):
         pass
     assert not stub.closed
+
+
+def test_set_stock_is_a_route_of_its_own(api: TestClient, stub: StubClient) -> None:
+    stub.outcome = CommandResult(command_id="c-4", sku="S-1", status="accepted", version=2)
+    data = {"quantity": 40, "counted_at": "2026-06-01T02:00:00Z"}
+    response = api.post(
+        "/commands/set-stock", json={"sku": "S-1", "data": data, "command_id": "c-4"}, headers=AUTH
+    )
+    assert response.status_code == 200
+    [sent] = stub.sent
+    assert (sent["type"], sent["schema_version"], sent["data"]) == ("SetStock", 1, data)
+    body = api.get("/openapi.json").json()["paths"]["/commands/set-stock"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]["properties"]["data"]
+    assert schema["required"] == ["quantity", "counted_at"]
+    assert schema["properties"]["quantity"]["maximum"] == 2**53 - 1

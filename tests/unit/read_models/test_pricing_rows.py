@@ -131,6 +131,14 @@ def test_stock_adjusted_sets_the_absolute_quantity() -> None:
     assert result.products == [ProductUpsert("SKU-1", 3, None, at(0))]
 
 
+def test_a_count_sets_the_absolute_quantity() -> None:
+    """SetStock's StockAdjusted (v2, with counted_at): the same quantity, the same row."""
+    count = stock(3, 2**40, 2**40 + 5)
+    count["data"]["counted_at"] = "2025-06-01T02:00:00.000000Z"
+    result = plan(positioned(stock(2, 5, 5), count), {"SKU-1": 1})
+    assert result.stock == [StockSet("SKU-1", 2**40 + 5, 3)]
+
+
 def test_discontinue_closes_all_intervals_and_deletes_current_prices() -> None:
     result = plan(positioned(discontinued(4, minutes=9)), {"SKU-1": 3})
     assert result.products == [ProductUpsert("SKU-1", 4, "discontinued", at(9))]

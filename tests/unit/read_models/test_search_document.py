@@ -145,6 +145,14 @@ def test_stock_is_the_absolute_quantity(quantity: int, in_stock: bool, availabil
     )
 
 
+def test_a_count_sets_the_stock_like_any_adjustment() -> None:
+    """SetStock's StockAdjusted (v2, with counted_at) states the stock in quantity too."""
+    data = {"delta": 40, "quantity": 40, "reason": "feed", "counted_at": "2025-06-01T02:00:00Z"}
+    doc = fold([REGISTERED, event("StockAdjusted", 2, data)])
+    assert doc is not None
+    assert (doc["stock"], doc["in_stock"]) == (40, True)
+
+
 def test_discontinued_is_kept_but_not_active_and_not_suggested() -> None:
     doc = fold([REGISTERED, event("ProductDiscontinued", 2, {"reason": "end of line"})])
     assert doc is not None

@@ -47,6 +47,7 @@ def test_registry_lists_all_types() -> None:
         "RegularPriceChanged",
     } == EVENT_TYPES
     assert CURRENT_EVENT_VERSIONS["PriceChanged"] == 3
+    assert CURRENT_EVENT_VERSIONS["StockAdjusted"] == 2
 
 
 @pytest.mark.parametrize("type_", sorted(VALID_DATA))
@@ -111,6 +112,8 @@ def test_schema_version_is_strict(version: Any, rule: str) -> None:
     assert (error.field, error.rule) == ("schema_version", rule)
 
 
+COUNTED = "2025-06-01T02:00:00Z"
+
 WRONG_FIELDS: list[tuple[str, Any, dict[str, Any], str, str]] = [
     # (type, data, envelope overrides, expected field, expected rule)
     ("ChangePrice", {"amount": 12.5, "currency": "EUR"}, {}, "data.amount", "type"),
@@ -161,6 +164,34 @@ WRONG_FIELDS: list[tuple[str, Any, dict[str, Any], str, str]] = [
     ("AdjustStock", {"delta": 1_000_001}, {}, "data.delta", "maximum"),
     ("AdjustStock", {"delta": 1.0}, {}, "data.delta", "type"),
     ("AdjustStock", {"delta": "5"}, {}, "data.delta", "type"),
+    ("SetStock", {"counted_at": "2025-06-01T02:00:00Z"}, {}, "data.quantity", "required"),
+    ("SetStock", {"quantity": 1}, {}, "data.counted_at", "required"),
+    ("SetStock", {"quantity": -1, "counted_at": COUNTED}, {}, "data.quantity", "minimum"),
+    ("SetStock", {"quantity": 2**53, "counted_at": COUNTED}, {}, "data.quantity", "maximum"),
+    ("SetStock", {"quantity": 1.0, "counted_at": COUNTED}, {}, "data.quantity", "type"),
+    ("SetStock", {"quantity": "1", "counted_at": COUNTED}, {}, "data.quantity", "type"),
+    (
+        "SetStock",
+        {"quantity": 1, "counted_at": "2025-06-01T02:00:00"},
+        {},
+        "data.counted_at",
+        "format",
+    ),
+    ("SetStock", {"quantity": 1, "counted_at": 1748743200}, {}, "data.counted_at", "type"),
+    (
+        "SetStock",
+        {"quantity": 1, "counted_at": COUNTED, "reason": "r" * 201},
+        {},
+        "data.reason",
+        "maxLength",
+    ),
+    (
+        "SetStock",
+        {"quantity": 1, "counted_at": COUNTED, "delta": 1},
+        {},
+        "data.delta",
+        "additionalProperties",
+    ),
     ("DiscontinueProduct", {"reason": "r" * 501}, {}, "data.reason", "maxLength"),
     ("DiscontinueProduct", {}, {"sku": "bad sku"}, "sku", "pattern"),
     ("DiscontinueProduct", {}, {"sku": "-leading-dash"}, "sku", "pattern"),

@@ -73,14 +73,20 @@ def test_unknown_event_type() -> None:
     assert info.value.rule == "unknown_type"
 
 
+def test_stock_adjusted_v1_reads_as_v2_unchanged() -> None:
+    data = {"delta": -3, "quantity": 7, "reason": "sold"}
+    assert upcast_data("StockAdjusted", 1, data) == data
+    assert CURRENT_EVENT_VERSIONS["StockAdjusted"] == 2
+
+
 def test_missing_step_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        upcasting, "CURRENT_EVENT_VERSIONS", {**CURRENT_EVENT_VERSIONS, "StockAdjusted": 2}
+        upcasting, "CURRENT_EVENT_VERSIONS", {**CURRENT_EVENT_VERSIONS, "StockAdjusted": 3}
     )
     with pytest.raises(ContractError) as info:
         upcast_data("StockAdjusted", 1, {"delta": 1, "quantity": 1, "reason": ""})
     assert info.value.rule == "upcast"
-    assert "StockAdjusted v1 to v2" in info.value.message
+    assert "StockAdjusted v2 to v3" in info.value.message
 
 
 def test_chain_applies_steps_in_order(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -205,7 +205,9 @@ def test_not_found(type_: str) -> None:
     rejected(decision, NOT_FOUND)
 
 
-@pytest.mark.parametrize("type_", ["UpdateProductDetails", "ChangePrice", "AdjustStock"])
+@pytest.mark.parametrize(
+    "type_", ["UpdateProductDetails", "ChangePrice", "AdjustStock", "SetStock"]
+)
 def test_discontinued(type_: str, discontinued: ProductState) -> None:
     rejected(decide(make_command(type_, VALID_DATA[type_]), discontinued), DISCONTINUED)
 
