@@ -11,6 +11,7 @@ from ops.cli import (
     command,
     db,
     dlq,
+    feed_import,
     query,
     replay,
     schedule,
@@ -41,6 +42,7 @@ app.add_typer(api.app, name="api")
 app.command("status")(status.status)
 app.command("replay")(replay.replay)
 app.command("verify")(verify.verify)
+app.command("import")(feed_import.import_feed)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(db.app, name="db")
 app.command("search")(query.search_command)

@@ -45,7 +45,9 @@ class RowError:
     """Why a record (or, for :data:`~producers.feeds.read.FILE_RULES`, the file) was refused.
 
     ``column`` is the column as the feed names it, ``field`` the product field it
-    feeds; either is None when the problem is not one cell's.
+    feeds; either is None when the problem is not one cell's. ``sku`` is the
+    row's SKU when it could be read: an import that discontinues what a feed
+    leaves out must not discontinue a product whose row it refused.
     """
 
     line: int
@@ -53,6 +55,7 @@ class RowError:
     field: str | None
     rule: str
     message: str
+    sku: str | None = None
 
 
 def fail(line: int, rule: str, message: str) -> RowError:

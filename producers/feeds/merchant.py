@@ -159,7 +159,8 @@ def normalize(row: FeedRow, *, tz: str | None = None) -> FeedProduct | RowError:
         return _product(row.line, row.fields, tz)
     except RefusedError as refused:
         message = f"line {row.line}: {refused.message}"
-        return RowError(row.line, refused.column, refused.field, refused.rule, message)
+        sku = row.fields.get("sku") or row.fields.get("id") or None
+        return RowError(row.line, refused.column, refused.field, refused.rule, message, sku)
 
 
 def _column(cells: Mapping[str, str], ours: str, merchant_center: str) -> str:
