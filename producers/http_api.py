@@ -16,6 +16,10 @@ processor. The API adds nothing to the domain; it only translates:
   **503** with ``Retry-After`` when Kafka does not take the command, or has not
   acknowledged it within the request's timeout (Kafka unreachable).
 
+``POST /imports`` takes a whole catalog feed and imports it in the background
+(``producers.http_imports``); it needs a catalog view of the read models, which
+this layer may not import, so the caller injects it (``catalog_factory``).
+
 Run it with :func:`serve` (``eventcart api commands``) or mount :func:`create_app`.
 """
 
@@ -44,6 +48,7 @@ from producers.http_errors import (
     unavailable,
     unprocessable,
 )
+from producers.http_imports import CatalogFactory, ImportJobs, imports_router
 from producers.http_models import (
     COMMAND_TYPE_BY_NAME,
     CommandRequest,
@@ -69,14 +74,21 @@ ACK_WAIT_S = 5.0
 MAX_WAIT_S = 60.0
 
 
-def create_app(settings: Settings | None = None, client: CommandClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    client: CommandClient | None = None,
+    catalog_factory: CatalogFactory | None = None,
+) -> FastAPI:
     """The command API, with its own :class:`CommandClient` unless one is given.
 
     A client passed in belongs to the caller, who closes it; a client created here
     is created at startup and closed (flushing what is still queued) at shutdown.
+    ``catalog_factory`` makes the catalog view an upload is compared with
+    (``ops.catalog_view.ReadModelCatalog``); without it ``POST /imports`` answers 503.
     """
     settings = settings or get_settings()
     state: dict[str, CommandClient] = {}
+    imports = ImportJobs(settings, catalog_factory, lambda: state.get("client"))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +102,7 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             await asyncio.to_thread(lambda: active.listener)
         except (KafkaException, RuntimeError) as exc:
             log.warning("results listener not ready yet: %s", exc)
+        await asyncio.to_thread(imports.recover)
         try:
             yield
         finally:
@@ -113,15 +126,20 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
             "Kafka has the command but its result was not awaited; **503** that Kafka "
             "did not acknowledge it in time. Resending the same "
             "`command_id` is always safe and returns the original result. **422** lists "
-            "the broken rules by field path. Authenticate with `Authorization: Bearer "
-            "<token>`."
+            "the broken rules by field path. `POST /imports` takes a whole catalog "
+            "feed and imports it in the background. Authenticate with "
+            "`Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry hooks look up providers on every request,
         # although nothing here exports telemetry.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.state.imports = imports
+    # /imports streams its body to disk under a limit of its own (import_max_bytes).
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes, exempt={"/imports"}
+    )
 
     @app.exception_handler(RequestValidationError)
     async def on_request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -237,6 +255,7 @@ def create_app(settings: Settings | None = None, client: CommandClient | None = 
         )
 
     app.include_router(router)
+    app.include_router(imports_router(imports, settings))
     return app
 
 
@@ -268,8 +287,11 @@ def _route(
     return endpoint
 
 
-def serve(settings: Settings | None = None) -> None:
+def serve(settings: Settings | None = None, catalog_factory: CatalogFactory | None = None) -> None:
     """Run the command API with uvicorn on ``api_host:command_api_port`` until stopped.
+
+    ``catalog_factory`` enables ``POST /imports`` (see :func:`create_app`);
+    Elasticsearch and PostgreSQL credentials are then checked before it listens too.
 
     Loopback by default: put a TLS-terminating proxy in front to expose it, since
     the bearer token must not cross a network in clear text. It refuses a
@@ -284,9 +306,10 @@ def serve(settings: Settings | None = None) -> None:
     check_api_exposure(settings.api_host, token, "the command API")
     if token == DEFAULT_API_TOKEN:
         log.warning("EVENTCART_API_TOKEN is the default token: set a secret one")
-    preflight.check(settings, kafka=True)
+    imports = catalog_factory is not None
+    preflight.check(settings, kafka=True, elasticsearch=imports, postgres_reader=imports)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, catalog_factory=catalog_factory),
         host=settings.api_host,
         port=settings.command_api_port,
         log_level=settings.log_level,

@@ -7,6 +7,8 @@ Retry-After on every 503, a body limit enforced before any handler runs).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fastapi import status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -48,6 +50,30 @@ def unavailable(reason: str) -> JSONResponse:
     )
 
 
+def too_many(reason: str) -> JSONResponse:
+    """429: the server is busy with work of this kind; retry after ``Retry-After``."""
+    return JSONResponse(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        content={"detail": reason},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def too_large(max_bytes: int) -> JSONResponse:
+    """413 in the one error shape; ``Connection: close`` because the rest of the body
+    is not read."""
+    error = FieldError(
+        field=ROOT_FIELD,
+        rule="size",
+        message=f"request body is over the limit of {max_bytes} bytes",
+    )
+    return JSONResponse(
+        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        content={"detail": [error.model_dump()]},
+        headers={"Connection": "close"},
+    )
+
+
 # --- body size ----------------------------------------------------------------------
 class BodySizeLimitMiddleware:
     """Refuses request bodies over ``max_bytes`` with 413, before any handler runs.
@@ -57,14 +83,18 @@ class BodySizeLimitMiddleware:
     because a chunked body declares no length and a lying client may declare a
     short one. The body is buffered (it is at most ``max_bytes``) and replayed to
     the application, so no handler ever sees an over-long body.
+
+    Paths in ``exempt`` (``/imports``, a feed file of gigabytes) pass unbuffered:
+    their route streams the body to disk and enforces a limit of its own.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: Collection[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
@@ -98,17 +128,7 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = FieldError(
-            field=ROOT_FIELD,
-            rule="size",
-            message=f"request body is over the limit of {self.max_bytes} bytes",
-        )
-        response = JSONResponse(
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            content={"detail": [error.model_dump()]},
-            headers={"Connection": "close"},
-        )
-        await response(scope, receive, send)
+        await too_large(self.max_bytes)(scope, receive, send)
 
 
 # --- the app -----------------------------------------------------------------------

@@ -13,13 +13,18 @@ app = typer.Typer(
 
 @app.command("commands")
 def commands() -> None:
-    """Serve the command API (POST /commands/{type}) on 127.0.0.1:EVENTCART_COMMAND_API_PORT.
+    """Serve the command API (POST /commands/{type}, POST /imports) on
+    127.0.0.1:EVENTCART_COMMAND_API_PORT.
 
     OpenAPI docs at /docs. Requests need `Authorization: Bearer $EVENTCART_API_TOKEN`.
+    Uploaded feeds are compared with the read models (as `eventcart import` does),
+    which the command API's own layer may not import: their view is given here.
     """
+    from ops.catalog_view import ReadModelCatalog
     from producers.http_api import serve
 
-    serve(get_settings())
+    settings = get_settings()
+    serve(settings, catalog_factory=lambda: ReadModelCatalog(settings))
 
 
 @app.command("queries")

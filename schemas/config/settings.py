@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     #: capacity"). Add one per two cores the stores leave free.
     query_api_workers: int = Field(default=2, ge=1, le=64)
     api_max_body_bytes: int = 64 * 1024
+    #: Largest feed file ``POST /imports`` takes (streamed to disk under the home,
+    #: never held in memory; the JSON body limit above does not apply to it).
+    import_max_bytes: int = Field(default=10 * 1024**3, gt=0)
 
     # --- web console (served by the query API) ----------------------------
     #: The command API the console's "change price" form forwards to; empty: the local
