@@ -22,6 +22,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ops.feed_ledger import FeedLedger
+from producers.feeds.ledger import LedgerEntry
 from producers.feeds.view import FEED_SCHEDULE_PREFIX, Listed, ListedSale
 from read_models.consistency import missing
 from read_models.query_stores import reader_dsn
@@ -35,7 +37,7 @@ __all__ = ["CatalogUnavailableError", "ReadModelCatalog"]
 
 _SOURCE = (
     *("status", "version", "name", "description", "brand"),
-    *("category_path", "attributes", "tags", "stock"),
+    *("category_path", "attributes", "tags", "stock", "updated_at"),
 )
 
 
@@ -70,8 +72,10 @@ class ReadModelCatalog:
         except psycopg.Error as exc:
             self.es.close()
             raise CatalogUnavailableError(f"PostgreSQL cannot be read: {exc}") from exc
+        self.ledger = FeedLedger(settings)
 
     def close(self) -> None:
+        self.ledger.close()
         self._search.shutdown()
         self.pg.close()
         self.es.close()
@@ -81,6 +85,13 @@ class ReadModelCatalog:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # the import ledger (producers.feeds.ledger.Ledger), kept by ops.feed_ledger
+    def imported(self, skus: Sequence[str]) -> Mapping[str, int]:
+        return self.ledger.imported(skus)
+
+    def record(self, entries: Sequence[LedgerEntry]) -> None:
+        self.ledger.record(entries)
 
     def _documents(self, skus: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         try:
@@ -121,9 +132,12 @@ class ReadModelCatalog:
                 continue
             doc = doc or {}
             version, status = product or (0, "active")
+            searched_version = int(doc.get("version") or 0)
             listed[sku] = Listed(
                 sku=sku,
-                version=max(version, int(doc.get("version") or 0)),
+                version=max(version, searched_version),
+                updated_at=doc.get("updated_at") or "",
+                consistent=product is not None and version == searched_version,
                 discontinued="discontinued" in (status, doc.get("status")),
                 name=doc.get("name") or "",
                 description=doc.get("description") or "",

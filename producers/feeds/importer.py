@@ -23,37 +23,21 @@ command API's upload route, so both count, refuse and resume the same way.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from producers.commands import discontinue_product
-from producers.feeds.diff import Change, changes, command_id_of
-from producers.feeds.merchant import FeedProduct, read_products
-from producers.feeds.read import FILE_RULES, FeedWarning, Format, RowError
-from producers.feeds.view import CatalogView, Listed
-from producers.results import CommandResult
+from producers.feeds.import_run import ImportRun, Pending, Sender
+from producers.feeds.ledger import Ledger, fingerprint, salt
+from producers.feeds.merchant import Normalizer, read_rows
+from producers.feeds.read import FILE_RULES, FeedRow, FeedWarning, Format, RowError
+from producers.feeds.view import CatalogView
 from schemas import timestamps
-from schemas.errors import ContractError
 from schemas.position_token import format_token
 
-__all__ = ["LOOKAHEAD", "ImportOptions", "ImportReport", "Sender", "run_import"]
-
-#: Batches looked up ahead of the one being compared.
-LOOKAHEAD = 2
-
-
-class Sender(Protocol):
-    """What sends an import's commands: a :class:`producers.client.CommandClient`."""
-
-    def submit(self, command: Mapping[str, Any]) -> Future[CommandResult]: ...
-
-    def flush(self, timeout_s: float = 60.0) -> None: ...
+__all__ = ["ImportOptions", "ImportReport", "Sender", "run_import"]
 
 
 @dataclass(frozen=True)
@@ -110,115 +94,6 @@ class ImportReport:
         return asdict(self)
 
 
-@dataclass
-class _Run:
-    options: ImportOptions
-    view: CatalogView
-    sender: Sender | None
-    report: ImportReport
-    on_refused: Callable[[RowError], None]
-    now: datetime
-    counted_at: str
-    seen: set[str] = field(default_factory=set)
-    in_flight: deque[tuple[Change, Future[CommandResult]]] = field(default_factory=deque)
-    positions: dict[int, int] = field(default_factory=dict)
-    #: one thread: the view's clients are used by one thread at a time
-    pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="eventcart-lookup")
-    )
-    lookups: deque[tuple[list[FeedProduct], Future[Mapping[str, Listed]]]] = field(
-        default_factory=deque
-    )
-
-    def refuse(self, error: RowError) -> None:
-        self.report.refused += 1
-        self.on_refused(error)
-
-    def send(self, change: Change) -> None:
-        report = self.report
-        if self.sender is None:
-            setattr(report, change.kind, getattr(report, change.kind) + 1)
-            return
-        try:
-            future = self.sender.submit(change.command)
-        except ContractError as exc:
-            why = f"line {change.line}: {change.kind}: {exc.message}"
-            self.refuse(RowError(change.line, None, exc.field, exc.rule, why))
-            return
-        report.sent += 1
-        self.in_flight.append((change, future))
-        while len(self.in_flight) >= self.options.window or (
-            self.in_flight and self.in_flight[0][1].done()
-        ):
-            self.settle()
-
-    def settle(self) -> None:
-        change, future = self.in_flight.popleft()
-        try:
-            result = future.result(timeout=self.options.timeout_s)
-        except (FutureTimeout, TimeoutError):
-            why = (
-                f"line {change.line}: {change.kind}: no answer within {self.options.timeout_s} s;"
-                " run the import again (it resumes, nothing is applied twice)"
-            )
-            self.refuse(RowError(change.line, None, None, "no_answer", why))
-            return
-        except Exception as exc:
-            why = f"line {change.line}: {change.kind}: not sent: {exc}"
-            self.refuse(RowError(change.line, None, None, "not_sent", why))
-            return
-        self.report.answered += 1
-        if result.accepted:
-            setattr(self.report, change.kind, getattr(self.report, change.kind) + 1)
-            for position in result.positions:
-                old = self.positions.get(position.partition, -1)
-                self.positions[position.partition] = max(old, position.offset)
-        else:
-            why = f"line {change.line}: {change.kind}: {result.message}"
-            self.refuse(RowError(change.line, None, result.field, result.reason or "rejected", why))
-
-    def look_up(self, batch: list[FeedProduct]) -> None:
-        """Start looking ``batch`` up on the lookup thread; compare the oldest batch
-        once more than :data:`LOOKAHEAD` are under way. Reading and diffing (CPU)
-        thus overlap with the read models' round trips (network)."""
-        skus = [product.sku for product in batch]
-        self.lookups.append((batch, self.pool.submit(self.view.lookup, skus)))
-        while len(self.lookups) > LOOKAHEAD:
-            self.compare_oldest()
-
-    def compare_oldest(self) -> None:
-        batch, lookup = self.lookups.popleft()
-        listed = lookup.result()
-        for product in batch:
-            found = changes(
-                product,
-                listed.get(product.sku),
-                counted_at=self.counted_at,
-                now=self.now,
-                correlation_id=self.options.import_id,
-            )
-            if isinstance(found, RowError):
-                self.refuse(found)
-            elif not found:
-                self.report.unchanged += 1
-            else:
-                for change in found:
-                    self.send(change)
-
-    def discontinue_missing(self) -> None:
-        for sku in self.view.active_skus():
-            if sku in self.seen:
-                continue
-            message = discontinue_product(
-                sku,
-                reason="absent from the catalog feed",
-                command_id=command_id_of(sku, "discontinued", 0, None),
-                occurred_at=self.now,
-                **({"correlation_id": self.options.import_id} if self.options.import_id else {}),
-            )
-            self.send(Change("discontinued", 0, message))
-
-
 def run_import(
     path: Path,
     view: CatalogView,
@@ -235,30 +110,38 @@ def run_import(
     answers), at most every ``progress_every_s`` and once at the end."""
     report = ImportReport(dry_run=options.dry_run or sender is None)
     report.bytes_total = path.stat().st_size
-    run = _Run(
+    ledger = view if isinstance(view, Ledger) else None
+    run = ImportRun(
         options=options,
         view=view,
+        ledger=ledger if not report.dry_run else None,
         sender=None if report.dry_run else sender,
         report=report,
         on_refused=on_refused,
+        normalize=Normalizer(options.mapping, options.tz),
         now=datetime.now(UTC),
         counted_at=timestamps.format_utc(options.counted_at),
     )
+    salted = salt(options.mapping, options.tz)
     shown = 0.0
-    batch: list[FeedProduct] = []
+    batch: list[Pending] = []
     seen = run.seen
     unnamed = 0  # refused rows whose SKU could not be read
     with path.open("rb") as stream, run.pool:
-        items = read_products(stream, format=options.format, mapping=options.mapping, tz=options.tz)
-        for item in items:
-            if type(item) is FeedProduct:  # the common case first, and cheaply
+        for item in read_rows(stream, format=options.format, mapping=options.mapping):
+            if type(item) is FeedRow:  # the common case first, and cheaply
                 report.rows += 1
-                if item.sku in seen:
-                    why = f"line {item.line}: SKU {item.sku} is on an earlier line too"
-                    run.refuse(RowError(item.line, "sku", "sku", "duplicate_sku", why))
+                cells = item.fields
+                sku = cells.get("sku") or cells.get("id") or ""  # as normalize reads it
+                if sku in seen:
+                    why = f"line {item.line}: SKU {sku} is on an earlier line too"
+                    run.refuse(RowError(item.line, "sku", "sku", "duplicate_sku", why, sku))
                     continue
-                seen.add(item.sku)
-                batch.append(item)
+                if sku:
+                    seen.add(sku)
+                else:
+                    unnamed += 1  # refused when checked: no SKU
+                batch.append((item, sku, fingerprint(item, salted)))
                 if len(batch) < options.batch:
                     continue
                 run.look_up(batch)
@@ -270,10 +153,7 @@ def run_import(
                     report.file_error = item.message
                 else:
                     report.rows += 1
-                    if item.sku is None:
-                        unnamed += 1
-                    else:
-                        seen.add(item.sku)  # refused, not missing: never discontinued for it
+                    unnamed += 1
                 run.refuse(item)
             if time.monotonic() - shown >= progress_every_s:
                 report.bytes_read = stream.tell()
@@ -304,6 +184,7 @@ def run_import(
         if time.monotonic() - shown >= progress_every_s:
             on_progress(report)
             shown = time.monotonic()
+    run.flush_ledger()
     report.position = format_token(run.positions.items())
     on_progress(report)
     return report

@@ -59,10 +59,12 @@ __all__ = [
     "PRODUCT_COLUMNS",
     "REQUIRED",
     "FeedProduct",
+    "Normalizer",
     "Price",
     "Sale",
     "normalize",
     "read_products",
+    "read_rows",
 ]
 
 _DEFS: Mapping[str, Any] = registry.load_document("common/definitions.json")["definitions"]
@@ -134,19 +136,37 @@ def read_products(
     """The products of a feed file, its refused rows and its warnings, in file order.
 
     Errors name the column as the file does (before ``mapping``)."""
-    if tz is not None:
-        local_time.zone(tz)  # an unknown zone is the caller's mistake, not every row's
-    back = {column_name(target): source for source, target in (mapping or {}).items()}
-    for item in read_feed(
-        source, format=format, mapping=mapping, columns=COLUMNS, required=REQUIRED
-    ):
-        if isinstance(item, FeedRow):
-            result = normalize(item, tz=tz)
-            if isinstance(result, RowError) and result.column in back:
-                result = replace(result, column=back[result.column])
-            yield result
-        else:
-            yield item
+    products = Normalizer(mapping, tz)
+    for item in read_rows(source, format=format, mapping=mapping):
+        yield products(item) if isinstance(item, FeedRow) else item
+
+
+def read_rows(
+    source: IO[bytes] | str | os.PathLike[str],
+    *,
+    format: Format | None = None,
+    mapping: Mapping[str, str] | None = None,
+) -> Iterator[FeedRow | RowError | FeedWarning]:
+    """The rows of a feed file with the columns a product needs, not yet checked:
+    an import skips checking a row it has imported unchanged before."""
+    return read_feed(source, format=format, mapping=mapping, columns=COLUMNS, required=REQUIRED)
+
+
+class Normalizer:
+    """:func:`normalize` with a feed's options: the zone of local times, and the
+    column names of ``mapping`` given back in errors (as the file names them)."""
+
+    def __init__(self, mapping: Mapping[str, str] | None = None, tz: str | None = None) -> None:
+        if tz is not None:
+            local_time.zone(tz)  # an unknown zone is the caller's mistake, not every row's
+        self.tz = tz
+        self.back = {column_name(target): source for source, target in (mapping or {}).items()}
+
+    def __call__(self, row: FeedRow) -> FeedProduct | RowError:
+        result = normalize(row, tz=self.tz)
+        if isinstance(result, RowError) and result.column in self.back:
+            result = replace(result, column=self.back[result.column])
+        return result
 
 
 def normalize(row: FeedRow, *, tz: str | None = None) -> FeedProduct | RowError:

@@ -54,6 +54,10 @@ class Listed:
     regular: Mapping[str, str] = field(default_factory=dict)
     #: schedule_id -> the feed's sales of this product (ids with FEED_SCHEDULE_PREFIX)
     feed_sales: Mapping[str, ListedSale] = field(default_factory=dict)
+    #: the instant of the product's last event (canonical), as search shows it
+    updated_at: str = ""
+    #: both read models showed the same version: details and prices of one moment
+    consistent: bool = False
 
 
 class CatalogView(Protocol):
