@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -153,8 +152,12 @@ class _Commands:
         self.envelope = envelope
         self.out: list[Change] = []
 
-    def add(self, kind: Kind, content: Any, message: dict[str, Any]) -> None:
-        message["command_id"] = command_id_of(self.sku, kind, self.version, content)
+    def envelope_of(self, kind: Kind, content: Any) -> dict[str, Any]:
+        """The envelope of one command, its id derived from ``content`` (given to the
+        builder: a random id drawn and thrown away was a tenth of a row's cost)."""
+        return {**self.envelope, "command_id": command_id_of(self.sku, kind, self.version, content)}
+
+    def add(self, kind: Kind, message: dict[str, Any]) -> None:
         self.out.append(Change(kind, self.line, message))
 
 
@@ -199,16 +202,19 @@ def changes(
         envelope["correlation_id"] = correlation_id
     row = _Commands(product, version, envelope)
     if listed is None:
-        row.add("registered", details, register_product(sku, **details, **envelope))
+        ids = row.envelope_of("registered", details)
+        row.add("registered", register_product(sku, **details, **ids))
     elif details:
-        row.add("details", details, update_product_details(sku, **details, **envelope))
+        ids = row.envelope_of("details", details)
+        row.add("details", update_product_details(sku, **details, **ids))
     if price is not None:
         content = [price.amount, price.currency]
-        row.add("price", content, change_price(sku, price.amount, price.currency, **envelope))
+        ids = row.envelope_of("price", content)
+        row.add("price", change_price(sku, price.amount, price.currency, **ids))
     if stock is not None:
         data = {"quantity": stock, "counted_at": counted_at}
-        row.add("stock", data, command("SetStock", sku, data, **envelope))
-    _sales(sku, sale, listed, now, envelope, row.add)
+        row.add("stock", command("SetStock", sku, data, **row.envelope_of("stock", data)))
+    _sales(sku, sale, listed, now, row)
     return row.out
 
 
@@ -228,16 +234,16 @@ def _sales(
     sale: Sale | None,
     listed: Listed | None,
     now: datetime,
-    envelope: dict[str, Any],
-    add: Callable[[Kind, Any, dict[str, Any]], None],
+    row: _Commands,
 ) -> None:
     wanted = feed_schedule_id(sale) if sale is not None else None
     if listed is not None:
         for schedule_id, kept in sorted(listed.feed_sales.items()):
             if schedule_id != wanted and kept.status in _LIVE:
                 reason = "no longer in the feed"
-                message = cancel_scheduled_price_change(sku, schedule_id, reason=reason, **envelope)
-                add("sale_cancelled", schedule_id, message)
+                ids = row.envelope_of("sale_cancelled", schedule_id)
+                message = cancel_scheduled_price_change(sku, schedule_id, reason=reason, **ids)
+                row.add("sale_cancelled", message)
     if sale is None or wanted is None or sale.ends_at <= now:
         return
     if listed is not None and wanted in listed.feed_sales:
@@ -250,6 +256,6 @@ def _sales(
         sale.currency,
         starts_at,
         ends_at=sale.ends_at,
-        **envelope,
+        **row.envelope_of("sale", wanted),
     )
-    add("sale", wanted, message)
+    row.add("sale", message)

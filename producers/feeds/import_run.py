@@ -200,6 +200,8 @@ class ImportRun:
     # ------------------------------------------------------------ ledger
 
     def remember(self, entry: LedgerEntry) -> None:
+        if self.sender is None:
+            return  # a dry run reads the ledger, and writes nothing anywhere
         self.entries.append(entry)
         if len(self.entries) >= RECORD_EVERY:
             self.flush_ledger()

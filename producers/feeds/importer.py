@@ -51,8 +51,8 @@ class ImportOptions:
     tz: str | None = None
     dry_run: bool = False
     discontinue_missing: bool = False
-    #: rows looked up in the catalog at once
-    batch: int = 1000
+    #: rows looked up in the catalog at once (the ledger first, then the read models)
+    batch: int = 5000
     #: commands awaiting an answer at once
     window: int = 20_000
     #: seconds to wait for one answer before it counts as ``no_answer``
@@ -114,7 +114,7 @@ def run_import(
     run = ImportRun(
         options=options,
         view=view,
-        ledger=ledger if not report.dry_run else None,
+        ledger=ledger,
         sender=None if report.dry_run else sender,
         report=report,
         on_refused=on_refused,
