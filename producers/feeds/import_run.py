@@ -18,19 +18,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from producers.commands import discontinue_product
 from producers.feeds.diff import Change, changes, command_id_of
+from producers.feeds.import_report import ImportOptions, ImportReport
 from producers.feeds.ledger import Ledger, LedgerEntry, RowTrack
 from producers.feeds.merchant import Normalizer
 from producers.feeds.read import FeedRow, RowError
 from producers.feeds.view import CatalogView, Listed
 from producers.results import CommandResult
 from schemas.errors import ContractError
-
-if TYPE_CHECKING:
-    from producers.feeds.importer import ImportOptions, ImportReport
 
 __all__ = ["LOOKAHEAD", "RECORD_EVERY", "ImportRun", "Sender"]
 
@@ -65,7 +63,8 @@ class ImportRun:
     seen: set[str] = field(default_factory=set)
     in_flight: deque[tuple[Change, Future[CommandResult], RowTrack]] = field(default_factory=deque)
     positions: dict[int, int] = field(default_factory=dict)
-    #: one thread: the view's clients are used by one thread at a time
+    #: one thread: lookups of the view run one at a time (ledger writes come from the
+    #: importing thread; ops.feed_ledger's connection serializes the two)
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="eventcart-lookup")
     )

@@ -23,75 +23,20 @@ command API's upload route, so both count, refuse and resume the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from producers.feeds.import_report import ImportOptions, ImportReport
 from producers.feeds.import_run import ImportRun, Pending, Sender
-from producers.feeds.ledger import Ledger, fingerprint, salt
+from producers.feeds.ledger import Ledger, digests, fingerprint, salt
 from producers.feeds.merchant import Normalizer, read_rows
-from producers.feeds.read import FILE_RULES, FeedRow, FeedWarning, Format, RowError
+from producers.feeds.read import FILE_RULES, FeedRow, FeedWarning, RowError
 from producers.feeds.view import CatalogView
 from schemas import timestamps
 from schemas.position_token import format_token
 
 __all__ = ["ImportOptions", "ImportReport", "Sender", "run_import"]
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    #: when the feed's stock figures were counted: deliveries after it are added
-    counted_at: datetime
-    format: Format | None = None
-    #: the file's column -> eventcart's (``--map title=name``)
-    mapping: Mapping[str, str] | None = None
-    #: the zone of times without an offset (sale windows)
-    tz: str | None = None
-    dry_run: bool = False
-    discontinue_missing: bool = False
-    #: rows looked up in the catalog at once (the ledger first, then the read models)
-    batch: int = 5000
-    #: commands awaiting an answer at once
-    window: int = 20_000
-    #: seconds to wait for one answer before it counts as ``no_answer``
-    timeout_s: float = 120.0
-    #: carried by every command (``correlation_id``), so the log says which import sent it
-    import_id: str | None = None
-
-
-@dataclass
-class ImportReport:
-    """Counts of an import, as the CLI prints them and the upload route returns them.
-
-    Kinds count commands the processor accepted (a dry run: commands it would
-    send); ``refused`` counts refused rows and rejected commands."""
-
-    rows: int = 0
-    registered: int = 0
-    details: int = 0
-    price: int = 0
-    stock: int = 0
-    sale: int = 0
-    sale_cancelled: int = 0
-    discontinued: int = 0
-    unchanged: int = 0
-    refused: int = 0
-    #: commands sent (0 on a dry run)
-    sent: int = 0
-    answered: int = 0
-    bytes_read: int = 0
-    bytes_total: int = 0
-    dry_run: bool = False
-    #: set when the file itself could not be read to its end
-    file_error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    #: read-your-writes token of everything accepted (``min_position``)
-    position: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def run_import(
@@ -128,7 +73,10 @@ def run_import(
     seen = run.seen
     unnamed = 0  # refused rows whose SKU could not be read
     with path.open("rb") as stream, run.pool:
-        for item in read_rows(stream, format=options.format, mapping=options.mapping):
+        rows = read_rows(
+            stream, format=options.format, mapping=options.mapping, digests=digests(salted)
+        )
+        for item in rows:
             if type(item) is FeedRow:  # the common case first, and cheaply
                 report.rows += 1
                 cells = item.fields
@@ -141,7 +89,7 @@ def run_import(
                     seen.add(sku)
                 else:
                     unnamed += 1  # refused when checked: no SKU
-                batch.append((item, sku, fingerprint(item, salted)))
+                batch.append((item, sku, item.digest or fingerprint(item, salted)))
                 if len(batch) < options.batch:
                     continue
                 run.look_up(batch)

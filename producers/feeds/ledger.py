@@ -25,15 +25,15 @@ version:
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Protocol, runtime_checkable
 
-from producers.feeds.read import FeedRow
+from producers.feeds.read import Digests, FeedRow
 
-__all__ = ["Ledger", "LedgerEntry", "RowTrack", "fingerprint", "salt"]
+__all__ = ["Ledger", "LedgerEntry", "RowTrack", "digests", "fingerprint", "salt"]
 
 #: Part of every fingerprint: a release that reads rows differently bumps it,
 #: and every entry written before stops matching.
@@ -64,12 +64,37 @@ def salt(mapping: Mapping[str, str] | None, tz: str | None) -> bytes:
     return f"{FINGERPRINT_VERSION}|{options}|{tz}|".encode()
 
 
-def fingerprint(row: FeedRow, salted: bytes) -> int:
-    """A 64-bit digest of a row's cells (signed, as PostgreSQL's bigint holds it).
-    BLAKE2b, not ``hash()``: Python salts that per process."""
-    text = "\x1f".join(chain.from_iterable(row.fields.items()))  # name, value, name, ...
-    digest = hashlib.blake2b(salted + text.encode(), digest_size=8).digest()
+@functools.lru_cache(maxsize=64)
+def _key(salted: bytes, names: tuple[str, ...]) -> bytes:
+    """The digest key of a file's rows: the options and the column names, hashed
+    once per header rather than into every row."""
+    return hashlib.blake2b(salted + "\x1f".join(names).encode(), digest_size=32).digest()
+
+
+def _digest(key: bytes, values: Sequence[str]) -> int:
+    digest = hashlib.blake2b("\x1f".join(values).encode(), digest_size=8, key=key).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def digests(salted: bytes) -> Digests:
+    """For the reader (``read_feed(digests=...)``): the row digest of each header,
+    the same number :func:`fingerprint` gives the row afterwards, cheaper."""
+
+    def of_header(names: Sequence[str]) -> Callable[[Sequence[str]], int]:
+        digest: Callable[[Sequence[str]], int] = functools.partial(
+            _digest, _key(salted, tuple(names))
+        )
+        return digest
+
+    return of_header
+
+
+def fingerprint(row: FeedRow, salted: bytes) -> int:
+    """A 64-bit digest of a row's cells and their column names, keyed by what else
+    decides how it reads (signed, as PostgreSQL's bigint holds it). BLAKE2b, not
+    ``hash()``: Python salts that per process. The reader's digest when it made
+    one (the same number)."""
+    return row.digest or _digest(_key(salted, tuple(row.fields)), list(row.fields.values()))
 
 
 @dataclass(slots=True)

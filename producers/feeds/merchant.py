@@ -50,7 +50,15 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from producers.feeds.prices import Price, RefusedError, Sale, parse_price, parse_sale
-from producers.feeds.read import FeedRow, FeedWarning, Format, RowError, column_name, read_feed
+from producers.feeds.read import (
+    Digests,
+    FeedRow,
+    FeedWarning,
+    Format,
+    RowError,
+    column_name,
+    read_feed,
+)
 from schemas import local_time, registry
 
 __all__ = [
@@ -146,10 +154,13 @@ def read_rows(
     *,
     format: Format | None = None,
     mapping: Mapping[str, str] | None = None,
+    digests: Digests | None = None,
 ) -> Iterator[FeedRow | RowError | FeedWarning]:
     """The rows of a feed file with the columns a product needs, not yet checked:
     an import skips checking a row it has imported unchanged before."""
-    return read_feed(source, format=format, mapping=mapping, columns=COLUMNS, required=REQUIRED)
+    return read_feed(
+        source, format=format, mapping=mapping, columns=COLUMNS, required=REQUIRED, digests=digests
+    )
 
 
 class Normalizer:

@@ -32,7 +32,7 @@ from schemas.position_token import format_token
 from tests.benchmarks.profiling import py_spy, top_frames
 from tests.fixtures.workers import ALL_ROLES, Worker
 
-pytestmark = [pytest.mark.benchmark, pytest.mark.services]
+pytestmark = [pytest.mark.benchmark, pytest.mark.services, pytest.mark.timeout(4 * 3600)]
 
 PRODUCTS = int(os.environ.get("EVENTCART_BENCH_PRODUCTS", "1000000"))
 START = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)

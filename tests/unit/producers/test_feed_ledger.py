@@ -20,7 +20,7 @@ import pytest
 
 from producers.feeds import import_run
 from producers.feeds.importer import ImportOptions, ImportReport, run_import
-from producers.feeds.ledger import Ledger, LedgerEntry, RowTrack, fingerprint, salt
+from producers.feeds.ledger import Ledger, LedgerEntry, RowTrack, digests, fingerprint, salt
 from producers.feeds.merchant import read_rows
 from producers.feeds.read import FeedRow, RowError
 from producers.feeds.view import Listed, ListedSale
@@ -511,3 +511,23 @@ def test_entries_are_recorded_in_batches_and_the_rest_at_the_end(
     assert [len(batch) for batch in catalog.recorded] == [2, 2, 1]
     prints = fingerprints(path)
     assert recorded(catalog) == [(f"A-{n}", prints[f"A-{n}"], 1) for n in range(5)]
+
+
+def test_the_readers_digest_is_the_rows_fingerprint(tmp_path: Path) -> None:
+    """The reader digests the cells it has at hand (cheaper); the number must be
+    the one ``fingerprint`` gives the row afterwards, or the ledger never matches."""
+    path = tmp_path / "feed.csv"
+    path.write_text(
+        "sku,name,price,ignored,stock\nA-1, Kettle ,29.90 EUR,x,7\nA-2,Toaster,,y,\n",
+        encoding="utf-8",
+    )
+    salted = salt({"stock": "stock"}, "Europe/Paris")
+    rows = [r for r in read_rows(path, digests=digests(salted)) if isinstance(r, FeedRow)]
+    assert [row.fields["name"] for row in rows] == ["Kettle", "Toaster"]
+    assert all(row.digest for row in rows)
+    assert [row.digest for row in rows] == [
+        fingerprint(row._replace(digest=0), salted) for row in rows
+    ]
+    plain = [r for r in read_rows(path) if isinstance(r, FeedRow)]
+    assert [row.digest for row in plain] == [0, 0]
+    assert [fingerprint(row, salted) for row in plain] == [row.digest for row in rows]
