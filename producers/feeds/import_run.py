@@ -25,7 +25,7 @@ from producers.feeds.diff import Change, changes, command_id_of
 from producers.feeds.import_report import ImportOptions, ImportReport
 from producers.feeds.ledger import Ledger, LedgerEntry, RowTrack
 from producers.feeds.merchant import Normalizer
-from producers.feeds.read import FeedRow, RowError
+from producers.feeds.read import Cells, FeedRow, RowError
 from producers.feeds.view import CatalogView, Listed
 from producers.results import CommandResult
 from schemas.errors import ContractError
@@ -38,7 +38,7 @@ LOOKAHEAD = 2
 RECORD_EVERY = 5000
 
 #: (row, its SKU as written, its fingerprint)
-Pending = tuple[FeedRow, str, int]
+Pending = tuple[FeedRow | Cells, str, int]
 
 
 class Sender(Protocol):
@@ -95,7 +95,7 @@ class ImportRun:
             if sku and known.get(sku) == fp:
                 self.report.unchanged += 1
                 continue
-            product = self.normalize(row)
+            product = self.normalize(row.row() if isinstance(row, Cells) else row)
             if isinstance(product, RowError):
                 self.refuse(product)
                 continue

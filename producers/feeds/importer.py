@@ -31,7 +31,7 @@ from producers.feeds.import_report import ImportOptions, ImportReport
 from producers.feeds.import_run import ImportRun, Pending, Sender
 from producers.feeds.ledger import Ledger, digests, fingerprint, salt
 from producers.feeds.merchant import Normalizer, read_rows
-from producers.feeds.read import FILE_RULES, FeedRow, FeedWarning, RowError
+from producers.feeds.read import FILE_RULES, Cells, FeedRow, FeedWarning, RowError
 from producers.feeds.view import CatalogView
 from schemas import timestamps
 from schemas.position_token import format_token
@@ -76,33 +76,52 @@ def run_import(
         rows = read_rows(
             stream, format=options.format, mapping=options.mapping, digests=digests(salted)
         )
+        keys: list[str] | None = None
+        at_sku = at_id = -1
         for item in rows:
-            if type(item) is FeedRow:  # the common case first, and cheaply
-                report.rows += 1
+            if type(item) is Cells:  # a delimited row: its SKU read as normalize reads it
+                if item.keys is not keys:  # the header: where the SKU is
+                    keys = item.keys
+                    at_sku = keys.index("sku") if "sku" in keys else -1
+                    at_id = keys.index("id") if "id" in keys else -1
+                values = item.values
+                sku = values[at_sku] if at_sku >= 0 else ""
+                if not sku and at_id >= 0:
+                    sku = values[at_id]
+                fp = item.digest
+            elif type(item) is FeedRow:  # a JSON Lines row
                 cells = item.fields
-                sku = cells.get("sku") or cells.get("id") or ""  # as normalize reads it
-                if sku in seen:
-                    why = f"line {item.line}: SKU {sku} is on an earlier line too"
-                    run.refuse(RowError(item.line, "sku", "sku", "duplicate_sku", why, sku))
-                    continue
-                if sku:
-                    seen.add(sku)
-                else:
-                    unnamed += 1  # refused when checked: no SKU
-                batch.append((item, sku, item.digest or fingerprint(item, salted)))
-                if len(batch) < options.batch:
-                    continue
-                run.look_up(batch)
-                batch = []
-            elif isinstance(item, FeedWarning):
-                report.warnings.append(item.message)
-            elif isinstance(item, RowError):
-                if item.rule in FILE_RULES:
-                    report.file_error = item.message
-                else:
-                    report.rows += 1
-                    unnamed += 1
-                run.refuse(item)
+                sku = cells.get("sku") or cells.get("id") or ""
+                fp = fingerprint(item, salted)
+            else:
+                if isinstance(item, FeedWarning):
+                    report.warnings.append(item.message)
+                elif isinstance(item, RowError):
+                    if item.rule in FILE_RULES:
+                        report.file_error = item.message
+                    else:
+                        report.rows += 1
+                        unnamed += 1
+                    run.refuse(item)
+                if time.monotonic() - shown >= progress_every_s:
+                    report.bytes_read = stream.tell()
+                    on_progress(report)
+                    shown = time.monotonic()
+                continue
+            report.rows += 1
+            if sku in seen:
+                why = f"line {item.line}: SKU {sku} is on an earlier line too"
+                run.refuse(RowError(item.line, "sku", "sku", "duplicate_sku", why, sku))
+                continue
+            if sku:
+                seen.add(sku)
+            else:
+                unnamed += 1  # refused when checked: no SKU
+            batch.append((item, sku, fp))
+            if len(batch) < options.batch:
+                continue
+            run.look_up(batch)
+            batch = []
             if time.monotonic() - shown >= progress_every_s:
                 report.bytes_read = stream.tell()
                 on_progress(report)

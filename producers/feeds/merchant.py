@@ -51,6 +51,7 @@ from typing import IO, Any
 
 from producers.feeds.prices import Price, RefusedError, Sale, parse_price, parse_sale
 from producers.feeds.read import (
+    Cells,
     Digests,
     FeedRow,
     FeedWarning,
@@ -146,7 +147,12 @@ def read_products(
     Errors name the column as the file does (before ``mapping``)."""
     products = Normalizer(mapping, tz)
     for item in read_rows(source, format=format, mapping=mapping):
-        yield products(item) if isinstance(item, FeedRow) else item
+        if isinstance(item, FeedRow):
+            yield products(item)
+        elif isinstance(item, Cells):  # only made when digests are asked for
+            yield products(item.row())
+        else:
+            yield item
 
 
 def read_rows(
@@ -155,9 +161,10 @@ def read_rows(
     format: Format | None = None,
     mapping: Mapping[str, str] | None = None,
     digests: Digests | None = None,
-) -> Iterator[FeedRow | RowError | FeedWarning]:
-    """The rows of a feed file with the columns a product needs, not yet checked:
-    an import skips checking a row it has imported unchanged before."""
+) -> Iterator[FeedRow | Cells | RowError | FeedWarning]:
+    """The rows of a feed file with the columns a product needs, not yet checked
+    (with ``digests``, delimited rows come as :class:`Cells`): an import skips
+    checking a row it has imported unchanged before."""
     return read_feed(
         source, format=format, mapping=mapping, columns=COLUMNS, required=REQUIRED, digests=digests
     )

@@ -59,6 +59,7 @@ from producers.feeds.lines import (
 __all__ = [
     "FILE_RULES",
     "MAX_RECORD_BYTES",
+    "Cells",
     "Digests",
     "FeedItem",
     "FeedRow",
@@ -79,13 +80,28 @@ FILE_RULES = frozenset(
 
 class FeedRow(NamedTuple):
     """One record: the line it starts on, its cells by (mapped) column name, and,
-    when the reader was given ``digests``, the digest of its cells (0 otherwise).
+    its digest when made from :class:`Cells` (else 0).
 
     A named tuple, not a dataclass: one is made per row, and it is the cheapest."""
 
     line: int
     fields: dict[str, str]
     digest: int = 0
+
+
+class Cells(NamedTuple):
+    """A delimited record as the reader yields it when given ``digests``: its
+    stripped cells and their digest, not yet a dict. An import vouches for most
+    rows by their digest alone, and makes :meth:`row` only of the others."""
+
+    line: int
+    #: the column names, one list shared by every row of the file
+    keys: list[str]
+    values: list[str]
+    digest: int
+
+    def row(self) -> FeedRow:
+        return FeedRow(self.line, dict(zip(self.keys, self.values, strict=True)), self.digest)
 
 
 #: Given a header's column names, the function that digests a row's cells (in
@@ -104,7 +120,7 @@ class FeedWarning:
     message: str
 
 
-FeedItem = FeedRow | RowError | FeedWarning
+FeedItem = FeedRow | Cells | RowError | FeedWarning
 
 
 def column_name(text: str) -> str:
@@ -268,7 +284,7 @@ def _rows(
                 yield FeedRow(start, dict(zip(keys, values, strict=True)))
             else:
                 stripped = list(map(str.strip, cells if every else pick(cells)))
-                yield FeedRow(start, dict(zip(keys, stripped, strict=True)), digest(stripped))
+                yield Cells(start, keys, stripped, digest(stripped))
         elif any(c.strip() for c in cells):  # else a blank line
             yield fail(
                 start,

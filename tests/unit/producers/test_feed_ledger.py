@@ -22,7 +22,7 @@ from producers.feeds import import_run
 from producers.feeds.importer import ImportOptions, ImportReport, run_import
 from producers.feeds.ledger import Ledger, LedgerEntry, RowTrack, digests, fingerprint, salt
 from producers.feeds.merchant import read_rows
-from producers.feeds.read import FeedRow, RowError
+from producers.feeds.read import Cells, FeedRow, RowError
 from producers.feeds.view import Listed, ListedSale
 from producers.results import CommandResult, Position
 from schemas.codec import validate_command
@@ -522,7 +522,8 @@ def test_the_readers_digest_is_the_rows_fingerprint(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     salted = salt({"stock": "stock"}, "Europe/Paris")
-    rows = [r for r in read_rows(path, digests=digests(salted)) if isinstance(r, FeedRow)]
+    cells = [c for c in read_rows(path, digests=digests(salted)) if isinstance(c, Cells)]
+    rows = [c.row() for c in cells]
     assert [row.fields["name"] for row in rows] == ["Kettle", "Toaster"]
     assert all(row.digest for row in rows)
     assert [row.digest for row in rows] == [
