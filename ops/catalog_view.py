@@ -26,6 +26,7 @@ from ops.feed_ledger import FeedLedger
 from producers.feeds.ledger import LedgerEntry
 from producers.feeds.view import FEED_SCHEDULE_PREFIX, Listed, ListedSale
 from read_models.consistency import missing
+from read_models.pricing.rebuild import checkpoint
 from read_models.query_stores import reader_dsn
 from read_models.search import client as es_client
 from read_models.search import positions
@@ -169,14 +170,10 @@ class ReadModelCatalog:
         """Wait until both read models applied ``token``; what is still missing
         (read model -> partition -> offset), empty when both show it."""
         wanted = parse_token(token) if token else {}
-        checkpoint = sql.SQL(
-            'SELECT partition, "offset" FROM {}.checkpoint WHERE projection = %s'
-        ).format(sql.Identifier(self.schema))
         deadline = time.monotonic() + timeout_s
         while True:
-            rows = self.pg.execute(checkpoint, ["pricing"]).fetchall()
             still = {
-                "pricing": missing({int(p): int(o) for p, o in rows}, wanted),
+                "pricing": missing(checkpoint(self.pg, self.schema, "pricing"), wanted),
                 "search": missing(positions.applied(self.es, self.alias, fresh=True), wanted),
             }
             still = {name: where for name, where in still.items() if where}

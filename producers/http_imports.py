@@ -45,7 +45,7 @@ from starlette.requests import ClientDisconnect
 
 from producers.auth import require_bearer_token
 from producers.feeds.importer import ImportOptions, ImportReport, Sender, run_import
-from producers.feeds.read import Format, RowError
+from producers.feeds.read import Format, RowError, parse_mapping
 from producers.feeds.view import CatalogView
 from producers.http_errors import too_large, too_many, unavailable, unprocessable
 from schemas import timestamps
@@ -350,8 +350,7 @@ def imports_router(jobs: ImportJobs, settings: Settings) -> APIRouter:
             refused = await _receive(request, directory / "feed", jobs.max_bytes)
             if refused is not None:
                 return refused
-            pairs = (pair.partition("=") for pair in maps or [])
-            mapping = {source.strip(): target.strip() for source, _, target in pairs}
+            mapping = parse_mapping(maps or [])  # each pair checked by MapPair already
             options = ImportOptions(
                 counted_at=counted,
                 format=feed_format,

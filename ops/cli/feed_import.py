@@ -34,12 +34,12 @@ from rich.table import Table
 from ops.catalog_view import CatalogUnavailableError, ReadModelCatalog
 from producers.client import CommandClient, DeliveryError
 from producers.feeds.importer import ImportOptions, ImportReport, run_import
-from producers.feeds.read import RowError
+from producers.feeds.read import RowError, parse_mapping
 from schemas.config import preflight
 from schemas.config.settings import get_settings
 from schemas.local_time import LocalTimeError, parse_instant, zone
 
-__all__ = ["REPORT_ROWS", "import_feed", "parse_mapping"]
+__all__ = ["REPORT_ROWS", "import_feed"]
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -60,15 +60,11 @@ REPORT_ROWS = (
 )
 
 
-def parse_mapping(pairs: list[str]) -> dict[str, str]:
-    """``["title=name", ...]`` -> ``{"title": "name"}``; a clear error for anything else."""
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        source, sep, target = pair.partition("=")
-        if not sep or not source.strip() or not target.strip():
-            raise typer.BadParameter(f"{pair!r} is not COLUMN=FIELD (e.g. --map title=name)")
-        mapping[source.strip()] = target.strip()
-    return mapping
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    try:
+        return parse_mapping(pairs)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--map") from None
 
 
 def _counted_at(text: str | None, tz: str, feed: Path) -> datetime:
@@ -185,7 +181,7 @@ def import_feed(
     options = ImportOptions(
         counted_at=_counted_at(counted_at, tz or "UTC", feed),
         format=format,
-        mapping=parse_mapping(maps or []),
+        mapping=_mapping(maps or []),
         tz=tz,
         dry_run=dry_run,
         discontinue_missing=discontinue_missing,

@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -67,6 +67,7 @@ __all__ = [
     "Format",
     "RowError",
     "column_name",
+    "parse_mapping",
     "read_feed",
 ]
 
@@ -126,6 +127,18 @@ FeedItem = FeedRow | Cells | RowError | FeedWarning
 def column_name(text: str) -> str:
     """The name a header cell or a mapping side is compared by."""
     return text.strip().lower().replace(" ", "_")
+
+
+def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
+    """``["title=name", ...]`` -> ``{"title": "name"}`` (``--map``, the upload's
+    ``map``); ValueError naming the pair that is not ``COLUMN=FIELD``."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ValueError(f"{pair!r} is not COLUMN=FIELD (e.g. --map title=name)")
+        mapping[source.strip()] = target.strip()
+    return mapping
 
 
 def read_feed(

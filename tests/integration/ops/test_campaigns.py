@@ -4,19 +4,16 @@ half-way through its sale (the regular prices come back at once)."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 
 from producers import commands as c
 from producers.client import CommandClient
 from schemas.config.settings import Settings
-from tests.fixtures.read_models import pricing_rows
+from tests.fixtures.read_models import pricing_rows, until
 from tests.fixtures.schedules import catalog, events
 from tests.fixtures.workers import cli, run_cli
 
@@ -33,17 +30,6 @@ def priced(module_settings: Settings, system_client: CommandClient) -> list[str]
 def _rows(settings: Settings, campaign: str) -> list[dict[str, object]]:
     rows = pricing_rows(settings, "scheduled_price", SKUS)
     return [r for r in rows if r["campaign_id"] == campaign]
-
-
-def _until(what: str, check: Callable[[], bool], timeout_s: float = 60) -> None:
-    """Until ``check`` holds (a read model not created yet counts as "not yet")."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(psycopg.errors.UndefinedTable):
-            if check():
-                return
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.2)
 
 
 def _berlin(moment: datetime) -> str:
@@ -75,7 +61,7 @@ def test_a_campaign_planned_in_berlin_time_is_listed_and_moved(
         "weekend",
     )
     assert f"{len(priced)} SKUs: {len(priced)} accepted" in out
-    _until("the campaign in pricing", lambda: len(_rows(settings, "weekend")) == len(priced))
+    until("the campaign in pricing", lambda: len(_rows(settings, "weekend")) == len(priced))
     assert {r["starts_at"] for r in _rows(settings, "weekend")} == {start}
     shown = run_cli(settings, "campaign", "show", "weekend", "--tz", "Europe/Berlin")
     assert f"{len(priced)} schedules over {len(priced)} SKUs" in shown
@@ -95,7 +81,7 @@ def test_a_campaign_planned_in_berlin_time_is_listed_and_moved(
         "Europe/Berlin",
     )
     assert f"{len(priced)} accepted" in run_cli(settings, *move)
-    _until(
+    until(
         "the move in pricing",
         lambda: {r["starts_at"] for r in _rows(settings, "weekend")} == {later},
     )
@@ -132,13 +118,13 @@ def test_a_campaign_cancelled_half_way_ends_its_sales_now(
     def statuses() -> set[object]:
         return {r["status"] for r in _rows(settings, "flash")}
 
-    _until("the flash sale running", lambda: statuses() == {"running"})
+    until("the flash sale running", lambda: statuses() == {"running"})
     half = priced[: len(priced) // 2]
     run_cli(settings, "schedule", "cancel", *half, "--id", "flash")
     out = run_cli(settings, "campaign", "cancel", "flash", "--reason", "sold out")
     assert f"{len(priced) - len(half)} accepted" in out
-    _until("the flash sale cancelled", lambda: statuses() == {"cancelled"})
-    _until(
+    until("the flash sale cancelled", lambda: statuses() == {"cancelled"})
+    until(
         "the regular prices back",
         lambda: (
             {
@@ -200,7 +186,7 @@ def test_a_products_schedules_with_their_omnibus_reference(
             sku, "xmas", "59.00", "EUR", start, ends_at=start + timedelta(days=2)
         )
     ).accepted
-    _until(
+    until(
         "the schedule in pricing",
         lambda: any(
             r["schedule_id"] == "xmas"

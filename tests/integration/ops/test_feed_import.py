@@ -25,6 +25,7 @@ from producers import commands as c
 from producers.client import CommandClient
 from schemas.config.connections import postgres_conninfo
 from schemas.config.settings import Settings
+from tests.fixtures.feed_import import import_feed, printed_report
 from tests.fixtures.read_models import pricing_rows, search_docs
 from tests.fixtures.schedules import events, send_all
 from tests.fixtures.workers import cli, settings_env
@@ -41,39 +42,6 @@ def _window(days: int) -> tuple[datetime, datetime]:
 
 def _mc(start: datetime, end: datetime) -> str:
     return f"{start.strftime('%Y-%m-%dT%H:%M%z')}/{end.strftime('%Y-%m-%dT%H:%M%z')}"
-
-
-def _import(settings: Settings, feed: Path, *args: str) -> tuple[int, dict[str, int], str]:
-    """Run `eventcart import`, waiting for both read models; (exit code, report, output)."""
-    done = cli(settings, "import", str(feed), "--wait", "90", *args, timeout_s=600)
-    out = done.stdout + done.stderr
-    assert done.returncode in (0, 1), out
-    return done.returncode, _report(done.stdout), out
-
-
-_LABELS = {
-    "rows read": "rows",
-    "products registered": "registered",
-    "details updated": "details",
-    "prices changed": "price",
-    "stock set": "stock",
-    "sales scheduled": "sale",
-    "sales cancelled": "sale_cancelled",
-    "discontinued": "discontinued",
-    "unchanged": "unchanged",
-    "refused": "refused",
-    "commands sent": "sent",
-}
-
-
-def _report(stdout: str) -> dict[str, int]:
-    report: dict[str, int] = {}
-    for line in stdout.splitlines():
-        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
-        if len(cells) == 2 and cells[0] in _LABELS:
-            report[_LABELS[cells[0]]] = int(cells[1].replace(",", ""))
-    assert "sent" in report, stdout
-    return report
 
 
 def _events_of(settings: Settings, prefix: str) -> list[dict[str, Any]]:
@@ -171,7 +139,7 @@ def test_feeds_in_each_format_give_the_catalog_the_model_says(
         encoding="utf-8",
     )
 
-    code, report, out = _import(settings, tsv)
+    code, report, out = import_feed(settings, tsv)
     assert code == 1, out  # one row refused
     assert report == {
         **report,
@@ -185,9 +153,9 @@ def test_feeds_in_each_format_give_the_catalog_the_model_says(
     refused = (tmp_path / "merchant.tsv.refused.csv").read_text(encoding="utf-8").splitlines()
     assert refused[0] == "line,column,field,rule,message"
     assert refused[1].startswith("5,price,price,pattern,"), refused
-    code, report, out = _import(settings, csv_file)
+    code, report, out = import_feed(settings, csv_file)
     assert (code, report["registered"], report["refused"]) == (0, 2, 0), out
-    code, report, out = _import(settings, jsonl)
+    code, report, out = import_feed(settings, jsonl)
     assert (code, report["registered"], report["refused"]) == (0, 2, 0), out
     assert "not imported" not in out  # color is an attribute, not an unknown column
 
@@ -233,7 +201,7 @@ def test_feeds_in_each_format_give_the_catalog_the_model_says(
     # The same files again: nothing to send, nothing in the log.
     before = len(_events_of(settings, "FI-"))
     for feed in (tsv, csv_file, jsonl):
-        _, report, out = _import(settings, feed)
+        _, report, out = import_feed(settings, feed)
         assert report["sent"] == 0, out
         assert report["unchanged"] == report["rows"] - report["refused"], out
     assert len(_events_of(settings, "FI-")) == before
@@ -265,7 +233,7 @@ def test_a_feed_with_a_tenth_changed_sends_exactly_those_changes(
     skus = [f"FI-B-{n:04d}" for n in range(400)]
     feed = tmp_path / "bulk.csv"
     _bulk_feed(feed, skus)
-    _, report, out = _import(settings, feed)
+    _, report, out = import_feed(settings, feed)
     assert (report["registered"], report["price"], report["refused"]) == (400, 400, 0), out
     before = {e["event_id"] for e in _events_of(settings, "FI-B-")}
 
@@ -274,8 +242,8 @@ def test_a_feed_with_a_tenth_changed_sends_exactly_those_changes(
     _bulk_feed(feed, skus, changed)
     dry = cli(settings, "import", str(feed), "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert _report(dry.stdout) == {
-        **_report(dry.stdout),
+    assert printed_report(dry.stdout) == {
+        **printed_report(dry.stdout),
         "details": 10,
         "price": 10,
         "stock": 10,
@@ -284,7 +252,7 @@ def test_a_feed_with_a_tenth_changed_sends_exactly_those_changes(
         "sent": 0,
     }
     assert len(_events_of(settings, "FI-B-")) == len(before)  # a dry run sends nothing
-    _, report, out = _import(settings, feed)
+    _, report, out = import_feed(settings, feed)
     assert report == {
         **report,
         "details": 10,
@@ -340,7 +308,7 @@ def test_an_import_killed_half_way_and_run_again_applies_nothing_twice(
     half = _pricing_count(settings, "FI-K-")
     assert half < len(skus), "killed too late to prove anything"
 
-    _, report, out = _import(settings, feed)
+    _, report, out = import_feed(settings, feed)
     assert report["refused"] == 0, out
     assert report["unchanged"] > 0, out  # what the first run did is not sent again
     logged = _events_of(settings, "FI-K-")
@@ -379,7 +347,7 @@ def test_an_import_racing_stock_deliveries_ends_with_count_plus_later_deliveries
 
     racer = threading.Thread(target=deliver)
     racer.start()
-    _, report, out = _import(settings, feed, "--counted-at", counted_at.isoformat())
+    _, report, out = import_feed(settings, feed, "--counted-at", counted_at.isoformat())
     racer.join()
     assert all(answers) and len(answers) == 3 * len(skus)
     assert report["refused"] == 0, out

@@ -20,44 +20,16 @@ from producers import commands as c
 from producers.client import CommandClient
 from schemas.config.connections import postgres_conninfo
 from schemas.config.settings import Settings
+from tests.fixtures.feed_import import import_feed
 from tests.fixtures.read_models import pricing_rows, search_docs, wait_for_versions
-from tests.fixtures.workers import cli
 
 pytestmark = pytest.mark.services
 
 
 def _import(settings: Settings, feed: Path, *args: str) -> tuple[int, dict[str, int], str]:
-    """Run `eventcart import`, waiting for both read models; (exit code, report, output)."""
-    done = cli(settings, "import", str(feed), "--wait", "90", *args, timeout_s=600)
-    out = done.stdout + done.stderr
-    assert done.returncode in (0, 1), out
+    code, report, out = import_feed(settings, feed, *args)
     assert "import ledger" not in out, out  # it was neither switched off nor left unwritten
-    return done.returncode, _report(done.stdout), out
-
-
-_LABELS = {
-    "rows read": "rows",
-    "products registered": "registered",
-    "details updated": "details",
-    "prices changed": "price",
-    "stock set": "stock",
-    "sales scheduled": "sale",
-    "sales cancelled": "sale_cancelled",
-    "discontinued": "discontinued",
-    "unchanged": "unchanged",
-    "refused": "refused",
-    "commands sent": "sent",
-}
-
-
-def _report(stdout: str) -> dict[str, int]:
-    report: dict[str, int] = {}
-    for line in stdout.splitlines():
-        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
-        if len(cells) == 2 and cells[0] in _LABELS:
-            report[_LABELS[cells[0]]] = int(cells[1].replace(",", ""))
-    assert "sent" in report, stdout
-    return report
+    return code, report, out
 
 
 def _feed(path: Path, skus: list[str], stock: dict[str, int] | None = None) -> None:

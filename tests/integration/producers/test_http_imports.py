@@ -14,7 +14,7 @@ import contextlib
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from producers.client import CommandClient
 from schemas.config.settings import Settings
 from tests.fixtures.apis import api_process
-from tests.fixtures.read_models import pricing_rows, wait_for_versions
+from tests.fixtures.read_models import pricing_rows, until, wait_for_versions
 from tests.fixtures.workers import free_port_block
 
 pytestmark = pytest.mark.services
@@ -96,16 +96,6 @@ def finished(client: httpx.Client, accepted: dict[str, Any], timeout_s: float = 
     return body["report"]
 
 
-def _until(what: str, check: Callable[[], bool], timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(psycopg.errors.UndefinedTable):
-            if check():
-                return
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.2)
-
-
 def _prices(settings: Settings) -> dict[str, Decimal]:
     rows = pricing_rows(settings, "current_price", SKUS)
     return {r["sku"]: r["regular_amount"] or r["amount"] for r in rows if r["currency"] == "EUR"}
@@ -145,7 +135,7 @@ def test_a_feed_uploaded_is_imported_once_and_again_sends_nothing(
     assert "abc" in message
 
     # the pricing read model shows the products at their prices
-    _until("the prices in pricing", lambda: _prices(module_settings) == PRICES)
+    until("the prices in pricing", lambda: _prices(module_settings) == PRICES, 90)
     # register, price, stock: version 3 in both read models, which the next import reads
     wait_for_versions(module_settings, dict.fromkeys(SKUS, 3))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,55 +16,13 @@ from producers.feeds.view import Listed, ListedSale
 from producers.results import CommandResult, Position
 from schemas.codec import validate_command
 from schemas.errors import ContractError
+from tests.unit.producers.feed_catalog import Catalog
 
 FEEDS = Path(__file__).parents[2] / "fixtures" / "feeds"
 OPTIONS = ImportOptions(counted_at=datetime(2027, 6, 1, 11, 0, tzinfo=UTC))
 HEADER = "sku,name,description,price,stock,sale_price,sale_starts,sale_ends\n"
 # Far enough ahead that the importer's own clock (datetime.now) never reaches it.
 WINDOW = "2099-01-01T00:00Z,2099-01-08T00:00Z"
-
-
-class Catalog:
-    """A CatalogView over a dictionary, updated by what the fake sender accepts."""
-
-    def __init__(self, *products: Listed) -> None:
-        self.products = {product.sku: product for product in products}
-        self.lookups: list[list[str]] = []
-
-    def lookup(self, skus: Sequence[str]) -> Mapping[str, Listed]:
-        self.lookups.append(list(skus))
-        return {sku: self.products[sku] for sku in skus if sku in self.products}
-
-    def active_skus(self) -> Iterable[str]:
-        return [sku for sku, product in self.products.items() if not product.discontinued]
-
-    def apply(self, command: Mapping[str, Any]) -> None:
-        """What the processor and the read models would make of an accepted command."""
-        sku, data = command["sku"], command["data"]
-        if command["type"] == "RegisterProduct":
-            self.products[sku] = Listed(sku=sku, version=0)
-        old = self.products[sku]
-        new = replace(old, version=old.version + 1)
-        match command["type"]:
-            case "RegisterProduct" | "UpdateProductDetails":
-                fields: dict[str, Any] = {
-                    k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
-                }
-                new = replace(new, **fields)
-            case "ChangePrice":
-                new = replace(new, regular={**old.regular, data["currency"]: data["amount"]})
-            case "SetStock":
-                new = replace(new, stock=data["quantity"])
-            case "SchedulePriceChange":
-                sale = ListedSale(data["currency"], "planned")
-                new = replace(new, feed_sales={**old.feed_sales, data["schedule_id"]: sale})
-            case "CancelScheduledPriceChange":
-                sid = data["schedule_id"]
-                cancelled = replace(old.feed_sales[sid], status="cancelled")
-                new = replace(new, feed_sales={**old.feed_sales, sid: cancelled})
-            case "DiscontinueProduct":
-                new = replace(new, discontinued=True)
-        self.products[sku] = new
 
 
 class Sender:

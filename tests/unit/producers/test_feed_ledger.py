@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,9 +23,10 @@ from producers.feeds.importer import ImportOptions, ImportReport, run_import
 from producers.feeds.ledger import Ledger, LedgerEntry, RowTrack, digests, fingerprint, salt
 from producers.feeds.merchant import read_rows
 from producers.feeds.read import Cells, FeedRow, RowError
-from producers.feeds.view import Listed, ListedSale
+from producers.feeds.view import Listed
 from producers.results import CommandResult, Position
 from schemas.codec import validate_command
+from tests.unit.producers import feed_catalog
 
 ROOT = Path(__file__).parents[3]
 OPTIONS = ImportOptions(counted_at=datetime(2027, 6, 1, 11, 0, tzinfo=UTC))
@@ -154,25 +155,19 @@ def test_a_new_product_starts_from_version_0() -> None:
 # ------------------------------------------------------------------ run_import
 
 
-class Catalog:
+class Catalog(feed_catalog.Catalog):
     """A CatalogView and a Ledger over dictionaries, updated by what the fake sender accepts.
 
     ``imported`` vouches for an entry only while the product's version is the
     entry's, as ``ops.feed_ledger`` does with the pricing read model."""
 
+    registers_consistent = True
+
     def __init__(self, *products: Listed) -> None:
-        self.products = {product.sku: product for product in products}
-        self.lookups: list[list[str]] = []
+        super().__init__(*products)
         self.entries: dict[str, tuple[int, int]] = {}
         self.recorded: list[list[LedgerEntry]] = []
         self.asked: list[list[str]] = []
-
-    def lookup(self, skus: Sequence[str]) -> Mapping[str, Listed]:
-        self.lookups.append(list(skus))
-        return {sku: self.products[sku] for sku in skus if sku in self.products}
-
-    def active_skus(self) -> Iterable[str]:
-        return [sku for sku, product in self.products.items() if not product.discontinued]
 
     def imported(self, skus: Sequence[str]) -> Mapping[str, int]:
         self.asked.append(list(skus))
@@ -194,30 +189,6 @@ class Catalog:
     def bump(self, sku: str) -> None:
         """Another event of the product (someone else's command)."""
         self.products[sku] = replace(self.products[sku], version=self.products[sku].version + 1)
-
-    def apply(self, command: Mapping[str, Any]) -> None:
-        """What the processor and the read models would make of an accepted command."""
-        sku, data = command["sku"], command["data"]
-        if command["type"] == "RegisterProduct":
-            self.products[sku] = Listed(sku=sku, version=0, consistent=True)
-        old = self.products[sku]
-        new = replace(old, version=old.version + 1)
-        match command["type"]:
-            case "RegisterProduct" | "UpdateProductDetails":
-                fields: dict[str, Any] = {
-                    k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
-                }
-                new = replace(new, **fields)
-            case "ChangePrice":
-                new = replace(new, regular={**old.regular, data["currency"]: data["amount"]})
-            case "SetStock":
-                new = replace(new, stock=data["quantity"])
-            case "SchedulePriceChange":
-                sale = ListedSale(data["currency"], "planned")
-                new = replace(new, feed_sales={**old.feed_sales, data["schedule_id"]: sale})
-            case "DiscontinueProduct":
-                new = replace(new, discontinued=True)
-        self.products[sku] = new
 
 
 Check = Callable[[Mapping[str, Any]], bool]

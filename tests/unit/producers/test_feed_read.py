@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from producers.feeds.read import (
     FeedRow,
     FeedWarning,
     RowError,
+    parse_mapping,
     read_feed,
 )
 
@@ -252,3 +254,10 @@ def test_the_format_can_be_forced_and_blank_leading_lines_are_counted() -> None:
     assert rows(items) == [(2, {"sku": "A"})]
     items = read(b"\n\nsku\tname\nA\tb\n")
     assert rows(items) == [(4, {"sku": "A", "name": "b"})]
+
+
+def test_a_mapping_is_column_equals_field_and_names_the_pair_that_is_not() -> None:
+    assert parse_mapping([" title = name", "qty=stock"]) == {"title": "name", "qty": "stock"}
+    for bad in ("title", "=name", "title=", " = "):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            parse_mapping([bad])
