@@ -204,6 +204,33 @@ def adjust_stock(
     _send(command, no_wait, as_json, timeout)
 
 
+@app.command("set-stock")
+def set_stock(
+    sku: Sku,
+    quantity: Annotated[int, typer.Option(help="the stock counted")],
+    counted_at: Annotated[
+        str,
+        typer.Option(
+            help="when it was counted, RFC 3339 with an offset; adjustments accepted after "
+            "it are added to the count"
+        ),
+    ],
+    reason: Annotated[str | None, typer.Option(help="why, for the audit trail")] = None,
+    expected_version: ExpectedVersion = None,
+    command_id: CommandId = None,
+    no_wait: NoWait = False,
+    as_json: AsJson = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Set the stock from a count: the count plus every adjustment accepted after
+    --counted-at (refused when the count is older than the adjustments the product
+    remembers, or in the future)."""
+    command = build.set_stock(
+        sku, quantity, counted_at, reason=reason, **_envelope(command_id, expected_version)
+    )
+    _send(command, no_wait, as_json, timeout)
+
+
 @app.command("discontinue")
 def discontinue(
     sku: Sku,
