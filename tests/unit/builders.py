@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.codec import validate_event
+from streams.catalog import REJECTION_REASONS, Accepted, Decision, Rejected
+
 
 def make_command(
     type_: str,
@@ -50,3 +53,19 @@ VALID_DATA: dict[str, dict[str, Any]] = {
     "CancelScheduledPriceChange": {"schedule_id": "black-friday", "reason": "moved"},
     "SetStock": {"quantity": 40, "counted_at": "2025-06-01T02:00:00Z", "reason": "nightly feed"},
 }
+
+
+def accepted(decision: Decision) -> list[dict[str, Any]]:
+    """The events of an accepted decision, each valid against the contract."""
+    assert isinstance(decision, Accepted), decision
+    for event in decision.events:
+        validate_event(event)
+    return decision.events
+
+
+def rejected(decision: Decision, reason: str) -> Rejected:
+    """A rejection for ``reason``, a reason of the contract, with a message."""
+    assert isinstance(decision, Rejected), decision
+    assert decision.reason == reason and reason in REJECTION_REASONS
+    assert decision.message
+    return decision

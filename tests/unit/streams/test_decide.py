@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from schemas.codec import encode, validate_event
+from schemas.codec import encode
 from schemas.ids import event_id
 from streams.catalog import (
     ALREADY_DISCONTINUED,
@@ -17,11 +17,9 @@ from streams.catalog import (
     MAX_STOCK,
     NOT_FOUND,
     PRICE_NOT_POSITIVE,
-    REJECTION_REASONS,
     STOCK_LIMIT,
     VERSION_CONFLICT,
     Accepted,
-    Decision,
     EventOutOfOrderError,
     ProductState,
     Rejected,
@@ -29,24 +27,9 @@ from streams.catalog import (
     evolve,
     evolve_all,
 )
-from tests.unit.builders import VALID_DATA, make_command
+from tests.unit.builders import VALID_DATA, accepted, make_command, rejected
 
 SKU = "SKU-1"
-
-
-def accepted(decision: Decision) -> list[dict[str, Any]]:
-    assert isinstance(decision, Accepted), decision
-    for event in decision.events:
-        validate_event(event)
-    return decision.events
-
-
-def rejected(decision: Decision, reason: str) -> Rejected:
-    assert isinstance(decision, Rejected), decision
-    assert decision.reason == reason
-    assert decision.reason in REJECTION_REASONS
-    assert decision.message
-    return decision
 
 
 def run(state: ProductState, type_: str, data: dict[str, Any], **kw: Any) -> ProductState:

@@ -11,39 +11,22 @@ from streams.catalog import (
     DISCONTINUED,
     NO_REGULAR_PRICE,
     PRICE_NOT_POSITIVE,
-    REJECTION_REASONS,
     SCHEDULE_ALREADY_EFFECTIVE,
     SCHEDULE_IN_PAST,
     SCHEDULE_NOT_FOUND,
     SCHEDULE_OVERLAP,
     SCHEDULE_WINDOW,
-    Accepted,
-    Decision,
     ProductState,
-    Rejected,
     decide,
     evolve_all,
     fire,
     next_due,
 )
-from tests.unit.builders import make_command
+from tests.unit.builders import accepted, make_command, rejected
 
 SKU = "SKU-1"
 NOW = "2025-06-01T12:00:00Z"  # every command's occurred_at (make_command)
 _counter = iter(range(1_000_000))
-
-
-def accepted(decision: Decision) -> list[dict[str, Any]]:
-    assert isinstance(decision, Accepted), decision
-    for event in decision.events:
-        validate_event(event)
-    return decision.events
-
-
-def rejected(decision: Decision, reason: str) -> None:
-    assert isinstance(decision, Rejected), decision
-    assert decision.reason == reason and reason in REJECTION_REASONS
-    assert decision.message
 
 
 def command(type_: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:

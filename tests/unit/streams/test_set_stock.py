@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import timestamps
-from schemas.codec import validate_event
 from streams.catalog import (
     COUNT_IN_FUTURE,
     COUNT_TOO_OLD,
@@ -24,18 +23,16 @@ from streams.catalog import (
     INSUFFICIENT_STOCK,
     MAX_STOCK,
     NOT_FOUND,
-    REJECTION_REASONS,
     STOCK_LIMIT,
     STOCK_LOG_KEPT,
     Accepted,
-    Decision,
     ProductState,
     Rejected,
     decide,
     evolve,
     evolve_all,
 )
-from tests.unit.builders import make_command
+from tests.unit.builders import accepted, make_command, rejected
 
 SKU = "SKU-1"
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -45,20 +42,6 @@ _counter = iter(range(1_000_000))
 def at(minutes: int) -> str:
     """The instant ``minutes`` after midnight of 2025-06-01 UTC, canonical."""
     return timestamps.format_utc(T0 + timedelta(minutes=minutes))
-
-
-def accepted(decision: Decision) -> list[dict[str, Any]]:
-    assert isinstance(decision, Accepted), decision
-    for event in decision.events:
-        validate_event(event)
-    return decision.events
-
-
-def rejected(decision: Decision, reason: str) -> str:
-    assert isinstance(decision, Rejected), decision
-    assert decision.reason == reason and reason in REJECTION_REASONS
-    assert decision.message
-    return decision.message
 
 
 def adjust(delta: int, minute: int) -> dict[str, Any]:
@@ -183,7 +166,7 @@ def test_the_log_keeps_the_last_adjustments_and_when_it_forgot() -> None:
 
 
 def test_a_count_older_than_what_the_log_remembers_is_refused() -> None:
-    message = rejected(decide(count(0, 59), overflowed()), COUNT_TOO_OLD)
+    message = rejected(decide(count(0, 59), overflowed()), COUNT_TOO_OLD).message
     assert str(STOCK_LOG_KEPT) in message and "AdjustStock" in message
 
 
@@ -219,7 +202,7 @@ def test_a_count_in_the_future_is_refused() -> None:
     assert accepted(decide(count(3, sent + 5, sent=sent), state))  # 5 min: clocks disagree
     late = count(3, sent + 5, sent=sent)
     late["data"]["counted_at"] = "2025-06-01T02:05:00.000001Z"
-    message = rejected(decide(late, state), COUNT_IN_FUTURE)
+    message = rejected(decide(late, state), COUNT_IN_FUTURE).message
     assert "5 min" in message
     offset = count(3, 0, sent=sent)
     offset["data"]["counted_at"] = "2025-06-01T04:05:00+02:00"  # 02:05Z
@@ -228,7 +211,7 @@ def test_a_count_in_the_future_is_refused() -> None:
 
 def test_a_count_that_sales_after_it_take_below_zero_is_refused() -> None:
     state = adjusted((10, 60), (-8, 180))
-    message = rejected(decide(count(5, 120), state), INSUFFICIENT_STOCK)
+    message = rejected(decide(count(5, 120), state), INSUFFICIENT_STOCK).message
     assert "-8" in message and "-3" in message
 
 
