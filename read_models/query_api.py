@@ -24,6 +24,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from read_models import query_errors
+from read_models.changes.stream import ChangeStream
+from read_models.changes.stream import router as changes_router
 from read_models.pricing import queries as pricing
 from read_models.pricing import schedule_queries
 from read_models.pricing.models import OmnibusPrice, PriceInterval, ProductPrices
@@ -40,7 +42,7 @@ from read_models.query_params import (
     WaitMs,
 )
 from read_models.query_schedules import router as schedules_router
-from read_models.query_stores import Stores
+from read_models.query_stores import Stores, reader_dsn
 from read_models.search import queries as search
 from read_models.search.models import SearchResult
 from read_models.search_params import SearchQuery
@@ -66,9 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stores = Stores(settings)
         stores.open()
         app.state.stores = stores
+        app.state.changes = ChangeStream(settings, stores.es, reader_dsn(settings))
         try:
             yield
         finally:
+            app.state.changes.close()
             stores.close()
 
     app = FastAPI(
@@ -247,6 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(schedules_router)
+    app.include_router(changes_router)
     return app
 
 
@@ -276,4 +281,7 @@ def serve(settings: Settings | None = None, factory: str = f"{__name__}:create_a
         port=settings.query_api_port,
         workers=settings.query_api_workers,
         log_level="warning",
+        # Change streams never end by themselves: a stopping API gives them this long,
+        # then closes them (their clients resume from their last id elsewhere).
+        timeout_graceful_shutdown=3,
     )

@@ -71,3 +71,19 @@ def applied(es: Elasticsearch, alias: str, *, fresh: bool = False) -> dict[int, 
         int(hit["_source"]["partition"]): int(hit["_source"]["offset"])
         for hit in response["hits"]["hits"]
     }
+
+
+def applied_now(es: Elasticsearch, alias: str, partitions: int) -> dict[int, int]:
+    """partition -> highest handled offset, as of now: a realtime multi-get, which
+    needs no refresh (for the change stream, which must not wait a refresh
+    interval to learn that a batch is written)."""
+    response = es.options(ignore_status=404).mget(
+        index=positions_index(alias), ids=[str(p) for p in range(partitions)]
+    )
+    if response.meta.status == 404:
+        return {}
+    return {
+        int(doc["_source"]["partition"]): int(doc["_source"]["offset"])
+        for doc in response["docs"]
+        if doc.get("found")
+    }

@@ -133,6 +133,22 @@ class Settings(BaseSettings):
     #: never held in memory; the JSON body limit above does not apply to it).
     import_max_bytes: int = Field(default=10 * 1024**3, gt=0)
 
+    # --- change subscriptions (``GET /changes`` on the query API) ---------------
+    #: Changes each query API process keeps in memory for subscribers that resume
+    #: (after a drop, or on a freshly started process, which reads the last ones back
+    #: from the events topic); an older position is read back from Kafka.
+    changes_buffer: int = Field(default=50_000, ge=100)
+    #: How often, while events wait, the tail asks both read models how far they
+    #: have applied (a change is sent only once both have).
+    changes_poll_ms: int = Field(default=10, ge=1, le=1000)
+    #: Seconds between keep-alive comments on an idle stream (proxies close silent ones).
+    changes_heartbeat_s: float = Field(default=15.0, gt=0)
+    #: Changes waiting for one subscriber before it is cut off as too slow (with the id
+    #: to resume from); bounds what a slow client costs.
+    changes_max_backlog: int = Field(default=5_000, ge=10)
+    #: Subscribers one query API process holds; more get a 503.
+    changes_max_subscribers: int = Field(default=15_000, ge=1)
+
     # --- web console (served by the query API) ----------------------------
     #: The command API the console's "change price" form forwards to; empty: the local
     #: one on 127.0.0.1:command_api_port.

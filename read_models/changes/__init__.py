@@ -1,0 +1,1 @@
+"""Live subscriptions to product changes: ``GET /changes`` on the query API."""

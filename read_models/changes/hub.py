@@ -1,0 +1,233 @@
+"""One process's fan-out: every released change, once, to each subscriber that wants it.
+
+The tail (:mod:`read_models.changes.tail`) hands released changes in, in the
+order it released them (per partition, the log's order; so per SKU too). The
+hub keeps the last ``EVENTCART_CHANGES_BUFFER`` of them for subscribers that
+resume, and puts each new one on the queue of every subscriber whose filter it
+matches: a reference, not a copy, encoded once for all.
+
+**Positions.** A subscriber's position is, per partition, the next offset it
+has not been told about. Its id (the SSE ``id:``) renders that as a position
+token (``partition:offset`` of the last offset covered), so ``Last-Event-ID``
+resumes exactly after it, in this process or another: ids never depend on the
+order in which one process interleaved partitions.
+
+**Slow subscribers** never hold anything up: a queue longer than
+``EVENTCART_CHANGES_MAX_BACKLOG`` cuts that subscriber off (its queue is
+dropped; its id says where to resume) and the hub goes on.
+
+Everything here runs on the event loop; nothing blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from read_models.changes.change import Change
+from read_models.changes.filters import ChangeFilter
+
+__all__ = ["Hub", "Released", "Subscriber", "render", "to_positions"]
+
+
+def render(positions: Sequence[int] | Mapping[int, int]) -> str:
+    """The id of a position vector: ``partition:last offset covered`` for every
+    partition where something was covered."""
+    items = positions.items() if isinstance(positions, Mapping) else enumerate(positions)
+    return ",".join(f"{p}:{n - 1}" for p, n in sorted(items) if n > 0)
+
+
+def to_positions(token: Mapping[int, int]) -> dict[int, int]:
+    """A parsed id (partition -> last offset covered) as positions (-> next offset)."""
+    return {p: o + 1 for p, o in token.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    change: Change
+    head: tuple[int, ...]  # every partition's position just after this change
+    token: str  # render(head), computed once for every subscriber that is not ahead
+
+
+class Subscriber:
+    """One stream's state: its filter, what waits for it, and where it stands."""
+
+    __slots__ = ("ahead", "backlog", "cut", "filter", "limit", "queue", "token", "wake")
+
+    def __init__(
+        self, flt: ChangeFilter, token: str, ahead: dict[int, int] | None, backlog: int
+    ) -> None:
+        self.filter = flt
+        self.backlog = backlog
+        self.limit = backlog  # the queue length that cuts it off
+        self.queue: deque[Released] = deque()
+        self.wake = asyncio.Event()
+        self.cut = False
+        self.token = token  # the id of the last message sent (where to resume)
+        # Positions beyond what this process had released when it joined (resumed
+        # from an id given by another process): changes before them are skipped.
+        self.ahead = ahead
+
+    def wants(self, released: Released) -> bool:
+        change = released.change
+        if self.ahead is not None and change.offset < self.ahead.get(change.partition, 0):
+            return False
+        return self.filter.matches(change)
+
+    def id_of(self, released: Released) -> str:
+        """The id to send with ``released`` (and remember as where to resume)."""
+        if self.ahead is None:
+            return released.token
+        merged = [max(n, self.ahead.get(p, 0)) for p, n in enumerate(released.head)]
+        if all(n >= self.ahead.get(p, 0) for p, n in enumerate(released.head)):
+            self.ahead = None  # caught up with its own past: the shared ids fit from now
+        return render(merged)
+
+    def take(self, limit: int) -> list[Released]:
+        batch: list[Released] = []
+        while self.queue and len(batch) < limit:
+            batch.append(self.queue.popleft())
+        if not self.queue:
+            self.wake.clear()
+            self.limit = self.backlog
+        return batch
+
+
+class Hub:
+    def __init__(self, partitions: int, capacity: int, max_backlog: int) -> None:
+        self.partitions = partitions
+        self.capacity = capacity
+        self.max_backlog = max_backlog
+        self.head = [0] * partitions  # next position per partition not released yet
+        self.start = [0] * partitions  # the buffer holds every change at or after this
+        self.buffer: deque[Released] = deque()
+        self._by_sku: dict[str, set[Subscriber]] = {}
+        self._by_kind: dict[str, set[Subscriber]] = {}
+        self._everything: set[Subscriber] = set()
+        self.subscribers = 0
+        self.cut_off = 0  # subscribers cut off as too slow, since start
+
+    def begin_at(self, positions: Sequence[int]) -> None:
+        """Where the tail starts reading: the buffer covers everything from there."""
+        self.head = list(positions)
+        self.start = list(positions)
+
+    # --- the tail's side ----------------------------------------------------
+    def publish(self, changes: Iterable[Change], positions: Mapping[int, int]) -> None:
+        """Release changes in order; then every partition is at least at ``positions``
+        (events that make no message, transaction markers)."""
+        head = self.head
+        for change in changes:
+            head[change.partition] = change.offset + 1
+            snapshot = tuple(head)
+            released = Released(change, snapshot, render(snapshot))
+            self.buffer.append(released)
+            if len(self.buffer) > self.capacity:
+                old = self.buffer.popleft().change
+                self.start[old.partition] = old.offset + 1
+            cut = [
+                sub
+                for sub in self._candidates(change)
+                if sub.wants(released) and self._push(sub, released)
+            ]
+            for sub in cut:
+                self._unindex(sub)
+        for partition, position in positions.items():
+            head[partition] = max(head[partition], position)
+
+    def _candidates(self, change: Change) -> Iterable[Subscriber]:
+        by_sku = self._by_sku.get(change.sku)
+        by_kind = self._by_kind.get(change.kind)
+        if by_sku:
+            yield from by_sku
+        if by_kind:
+            yield from by_kind
+        yield from self._everything
+
+    def _push(self, sub: Subscriber, released: Released) -> bool:
+        """Queue ``released`` for ``sub``; True if that cut it off (unindex it then)."""
+        sub.queue.append(released)
+        sub.wake.set()
+        if len(sub.queue) <= sub.limit:
+            return False
+        sub.cut = True
+        sub.queue.clear()
+        self.cut_off += 1
+        return True
+
+    # --- the subscribers' side ----------------------------------------------
+    def behind(self, positions: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+        """Partitions where ``positions`` is older than the buffer: partition ->
+        (from, to) to read back from the log first."""
+        return {
+            p: (positions.get(p, 0), self.start[p])
+            for p in range(self.partitions)
+            if positions.get(p, 0) < self.start[p]
+        }
+
+    def join(self, flt: ChangeFilter, positions: Mapping[int, int] | None) -> Subscriber:
+        """A subscriber from now (``positions`` None) or from ``positions``, which the
+        buffer must cover (see :meth:`behind`): what it missed is queued at once."""
+        if positions is None:
+            sub = Subscriber(flt, render(self.head), None, self.max_backlog)
+        else:
+            ahead = {p: n for p, n in positions.items() if n > self.head[p]}
+            sub = Subscriber(flt, render(positions), dict(positions), self.max_backlog)
+            # What it missed is queued whatever its length (references, at most the
+            # buffer): the backlog limit applies again once the queue has drained.
+            sub.queue.extend(r for r in self._since(positions) if sub.wants(r))
+            sub.limit = self.max_backlog + len(sub.queue)
+            if sub.queue:
+                sub.wake.set()
+            if not ahead and not sub.queue:
+                sub.ahead = None
+        self._index(sub)
+        self.subscribers += 1
+        return sub
+
+    def _since(self, positions: Mapping[int, int]) -> list[Released]:
+        """The buffered changes at or after ``positions``, oldest first (read from the
+        newest end: a subscriber resumes close to the head)."""
+        open_ = {p for p in range(self.partitions) if positions.get(p, 0) < self.head[p]}
+        found: list[Released] = []
+        for released in reversed(self.buffer):
+            if not open_:
+                break
+            change = released.change
+            if change.offset >= positions.get(change.partition, 0):
+                found.append(released)
+            else:
+                open_.discard(change.partition)
+        found.reverse()
+        return found
+
+    def leave(self, sub: Subscriber) -> None:
+        if not sub.cut:
+            self._unindex(sub)
+        self.subscribers -= 1
+
+    def _index(self, sub: Subscriber) -> None:
+        flt = sub.filter
+        if flt.skus:
+            for sku in flt.skus:
+                self._by_sku.setdefault(sku, set()).add(sub)
+        elif flt.kinds:
+            for kind in flt.kinds:
+                self._by_kind.setdefault(kind, set()).add(sub)
+        else:
+            self._everything.add(sub)
+
+    def _unindex(self, sub: Subscriber) -> None:
+        flt = sub.filter
+        for sku in flt.skus:
+            subs = self._by_sku.get(sku)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_sku[sku]
+        if not flt.skus:
+            for kind in flt.kinds:
+                self._by_kind.get(kind, set()).discard(sub)
+        self._everything.discard(sub)
