@@ -20,6 +20,7 @@ from ops.cli import (
     topics,
     up,
     verify,
+    watch,
     worker,
 )
 from schemas.config.api_exposure import UnsafeExposureError
@@ -47,6 +48,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(db.app, name="db")
 app.command("search")(query.search_command)
 app.command("price")(query.price_command)
+app.command("watch")(watch.watch)
 
 
 def main() -> None:
