@@ -10,11 +10,15 @@ read-your-writes wait), so the console can show nothing the JSON API would not.
 Pages are rendered on the server (Jinja2); htmx swaps the parts that change
 (results, suggestions, the price panel, the operations panel, a campaign's
 progress), so every page also works as a plain link without JavaScript, and every asset is served from the
-package: the console works offline.
+package: the console works offline. The product and catalog pages follow the change
+stream (``GET /changes``) and fetch again, with the change's position as
+``min_position``, the parts a change touched (``static/console.js``); the operations
+page polls (``templates/operations.html`` says why).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +41,8 @@ from ops.console import (
 )
 from ops.console.web import CSP, Pages, form_of, stores_of, swapping
 from read_models.query_api import create_app
-from read_models.query_params import SKU_PATTERN
+from read_models.query_params import SKU_PATTERN, MinPosition
+from read_models.query_stores import NotYetConsistent, Stores
 from read_models.search import queries as search
 from read_models.search.models import MAX_SUGGEST_PREFIX, SortOrder
 from read_models.search.query_body import PRICE_RANGES
@@ -50,6 +55,10 @@ HERE = Path(__file__).parent
 _MAX_FORM_BYTES = 1024
 _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
 _PRICE_KEYS = "|".join(re.escape(key) for key, _, _ in PRICE_RANGES)
+#: How long a part the page fetches again for a change (min_position) waits for the
+#: search read model; the change stream sends a change once it is applied, so this is
+#: for another API process's read models only, then the part shows what they hold.
+LIVE_WAIT_MS = 5000
 
 
 def create_app_with_console() -> FastAPI:
@@ -89,7 +98,10 @@ def mount(app: FastAPI, settings: Settings) -> None:
         currency: Annotated[str, Query(pattern="^[A-Z]{3}$")] = "EUR",
         sort: SortOrder = "relevance",
         page_number: Annotated[int, Query(alias="page", ge=1, le=100)] = 1,
+        min_position: MinPosition = None,
     ) -> Response:
+        """The catalog; with min_position (the page's live refresh after a change of a
+        product it shows), once that change is searchable, and no new history entry."""
         query = catalog_view.CatalogQuery(
             q.strip(), tuple(brand or ()), category, price, in_stock, currency, sort, page_number
         )
@@ -98,6 +110,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         context["currencies"] = catalog_view.CURRENCIES
         status = 200
         try:
+            await _applied(stores, min_position, searchable=True)
             result = await stores.run(search.search, stores.es, stores.alias, query.request())
         except search.SearchUnavailable:
             result, status = None, 503
@@ -107,7 +120,8 @@ def mount(app: FastAPI, settings: Settings) -> None:
             context["pages"] = catalog_view.page_links(query, result.total)
         name = "_results.html" if swapping(request, "results") else "catalog.html"
         answer = page(request, name, context, status)
-        answer.headers["HX-Push-Url"] = query.url()  # the tidy URL, not the form's every field
+        # the tidy URL, not the form's every field; a live refresh changes no URL
+        answer.headers["HX-Push-Url"] = "false" if min_position else query.url()
         return answer
 
     @router.get("/suggestions", response_class=HTMLResponse)
@@ -154,6 +168,25 @@ def mount(app: FastAPI, settings: Settings) -> None:
         context, status = await price_panel.panel(request, sku, min_position)
         return page(request, "_prices.html", context, status)
 
+    @router.get("/catalog/{sku}/details", response_class=HTMLResponse)
+    async def details(
+        request: Request,
+        sku: Annotated[str, PathParam(pattern=SKU_PATTERN)],
+        min_position: MinPosition = None,
+    ) -> Response:
+        """The product's head alone (name, details, status; the page keeps its forms),
+        for the page's live refresh; with min_position, once the change it names is
+        applied. Nothing to swap (204) when the search read model cannot say."""
+        stores = stores_of(request)
+        try:
+            await _applied(stores, min_position)
+            doc = await stores.run(search.get_product, stores.es, stores.alias, sku)
+        except search.SearchUnavailable:
+            doc = None
+        if doc is None:
+            return Response(status_code=204)
+        return page(request, "_product_head.html", {"sku": sku, "doc": doc, "head_only": True})
+
     @router.post("/catalog/{sku}/change-price", response_class=HTMLResponse)
     async def change_price(
         request: Request, sku: Annotated[str, PathParam(pattern=SKU_PATTERN)]
@@ -188,3 +221,11 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
     schedule_pages.register(router, page, settings)
     app.include_router(router)
+
+
+async def _applied(stores: Stores, min_position: str | None, *, searchable: bool = False) -> None:
+    """Return once the search read model has applied min_position (searchable: and a
+    search finds it), or after LIVE_WAIT_MS: the page then shows what the index holds,
+    and the next change asks again."""
+    with contextlib.suppress(NotYetConsistent):
+        await stores.consistent("search", min_position, LIVE_WAIT_MS, searchable=searchable)

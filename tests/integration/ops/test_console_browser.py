@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -195,6 +196,74 @@ def test_a_price_change_from_the_page_appears_without_a_reload(page: Any) -> Non
     page.wait_for_selector("canvas[data-price-chart][data-drawn-points='2']")
     assert page.evaluate("() => window.notReloaded") is True
     assert "Sale" in page.locator("tr[data-currency=EUR]").inner_text()
+
+
+def test_a_change_made_elsewhere_shows_on_the_open_pages_through_the_change_stream(
+    page: Any, catalog: CommandClient, module_settings: Settings
+) -> None:
+    """A price changed through the command API, not the page, shows on an open product
+    page and in the catalog's results without a reload and without polling: the pages
+    follow GET /changes (EventSource) and fetch again, with the change's position as
+    min_position, what it touched."""
+    from playwright.sync_api import expect
+
+    sku = "CB-5"
+    for command in (
+        c.register_product(sku, "Desk lamp", brand="Lumen", category_path=["Home", "Lighting"]),
+        c.change_price(sku, "30.00", "EUR"),
+        c.adjust_stock(sku, 4),
+    ):
+        assert catalog.send(command).accepted
+    wait_for_versions(module_settings, {sku: 3})
+    requests: list[tuple[str, str]] = []
+    page.on("request", lambda r: requests.append((r.resource_type, r.url)))
+
+    def fetched(path: str) -> list[dict[str, list[str]]]:
+        """The query strings of the requests made for path (a page's part)."""
+        return [parse_qs(urlsplit(url).query) for _, url in requests if urlsplit(url).path == path]
+
+    page.goto(f"/catalog/{sku}")
+    page.wait_for_selector("body[data-changes-stream=ready]")
+    assert [kind for kind, url in requests if "/changes?" in url] == ["eventsource"]
+    page.evaluate("() => { window.notReloaded = true; }")
+    page.get_by_label("Amount").fill("12.34")  # typed, not sent: stays through the refresh
+
+    sent = catalog.send(c.change_price(sku, "27.50", "EUR"))
+    assert sent.accepted
+    eur = page.locator("#prices tr[data-currency=EUR]")
+    expect(eur.locator("[data-amount]")).to_have_attribute("data-amount", "27.5", timeout=WAIT_MS)
+    expect(page.locator("#product-head")).to_have_attribute("data-version", "4")
+    page.wait_for_selector("canvas[data-price-chart][data-drawn-points='2']")  # 30, 27.50
+    assert page.evaluate("() => window.notReloaded") is True
+    assert page.evaluate("() => window.eventcartChanges") == 1
+    # the panel was fetched once, after the change and for it: no polling
+    assert fetched(f"/catalog/{sku}/prices") == [{"min_position": [sent.position_token]}]
+
+    # new details: the head shows them, the form keeps what was typed
+    assert catalog.send(c.update_product_details(sku, name="Brass desk lamp")).accepted
+    expect(page.get_by_role("heading", level=1)).to_have_text("Brass desk lamp", timeout=WAIT_MS)
+    assert page.get_by_label("Amount").input_value() == "12.34"
+    assert page.evaluate("() => window.notReloaded") is True
+
+    # the catalog's results: a change of a product shown refreshes them, no search counted
+    page.goto("/?q=desk+lamp")
+    page.wait_for_selector("body[data-changes-stream=ready]")
+    page.evaluate("() => { window.notReloaded = true; }")
+    history = page.evaluate("() => history.length")
+    hit = page.locator(f".hit[data-sku={sku}] .price")
+    expect(hit).to_have_text("27.50 EUR")
+    sent = catalog.send(c.change_price(sku, "25.00", "EUR"))
+    assert sent.accepted
+    expect(hit).to_have_text("25.00 EUR", timeout=WAIT_MS)
+    assert page.evaluate("() => window.notReloaded") is True
+    assert page.evaluate("() => window.eventcartChanges") == 1
+    assert page.evaluate("() => document.body.dataset.searches") is None
+    assert page.evaluate("() => history.length") == history
+    # the page, then its results once, for the change (the query kept)
+    assert fetched("/") == [
+        {"q": ["desk lamp"]},
+        {"q": ["desk lamp"], "min_position": [sent.position_token]},
+    ]
 
 
 def test_no_form_without_a_command_token(
