@@ -12,9 +12,12 @@ token (``partition:offset`` of the last offset covered), so ``Last-Event-ID``
 resumes exactly after it, in this process or another: ids never depend on the
 order in which one process interleaved partitions.
 
-**Slow subscribers** never hold anything up: a queue longer than
-``EVENTCART_CHANGES_MAX_BACKLOG`` cuts that subscriber off (its queue is
-dropped; its id says where to resume) and the hub goes on.
+**Slow subscribers** never hold anything up. One that has taken nothing for
+``EVENTCART_CHANGES_STALL_S`` while changes wait for it (its connection's
+buffers are full: it does not read), or whose queue outgrows
+``EVENTCART_CHANGES_MAX_BACKLOG``, is cut off: its queue is dropped, its id says
+where to resume, and the hub goes on. A burst is not slowness: a client that
+keeps taking is never cut for the length of its queue below that bound.
 
 Everything here runs on the event loop; nothing blocks.
 """
@@ -22,6 +25,7 @@ Everything here runs on the event loop; nothing blocks.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +58,17 @@ class Released:
 class Subscriber:
     """One stream's state: its filter, what waits for it, and where it stands."""
 
-    __slots__ = ("ahead", "backlog", "cut", "filter", "limit", "queue", "token", "wake")
+    __slots__ = (
+        "ahead",
+        "backlog",
+        "cut",
+        "filter",
+        "limit",
+        "queue",
+        "token",
+        "waiting_since",
+        "wake",
+    )
 
     def __init__(
         self, flt: ChangeFilter, token: str, ahead: dict[int, int] | None, backlog: int
@@ -62,6 +76,7 @@ class Subscriber:
         self.filter = flt
         self.backlog = backlog
         self.limit = backlog  # the queue length that cuts it off
+        self.waiting_since = 0.0  # since when its queue waits without it taking any
         self.queue: deque[Released] = deque()
         self.wake = asyncio.Event()
         self.cut = False
@@ -89,6 +104,7 @@ class Subscriber:
         batch: list[Released] = []
         while self.queue and len(batch) < limit:
             batch.append(self.queue.popleft())
+        self.waiting_since = time.monotonic()
         if not self.queue:
             self.wake.clear()
             self.limit = self.backlog
@@ -96,10 +112,13 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, partitions: int, capacity: int, max_backlog: int) -> None:
+    def __init__(
+        self, partitions: int, capacity: int, max_backlog: int, stall_s: float = 10.0
+    ) -> None:
         self.partitions = partitions
         self.capacity = capacity
         self.max_backlog = max_backlog
+        self.stall_s = stall_s
         self.head = [0] * partitions  # next position per partition not released yet
         self.start = [0] * partitions  # the buffer holds every change at or after this
         self.buffer: deque[Released] = deque()
@@ -107,6 +126,8 @@ class Hub:
         self._by_kind: dict[str, set[Subscriber]] = {}
         self._everything: set[Subscriber] = set()
         self.subscribers = 0
+        self._waiting: set[Subscriber] = set()  # subscribers with a queue (swept for stalls)
+        self._swept_at = 0.0
         self.cut_off = 0  # subscribers cut off as too slow, since start
 
     def begin_at(self, positions: Sequence[int]) -> None:
@@ -119,6 +140,7 @@ class Hub:
         """Release changes in order; then every partition is at least at ``positions``
         (events that make no message, transaction markers)."""
         head = self.head
+        now = time.monotonic()
         for change in changes:
             head[change.partition] = change.offset + 1
             snapshot = tuple(head)
@@ -130,12 +152,25 @@ class Hub:
             cut = [
                 sub
                 for sub in self._candidates(change)
-                if sub.wants(released) and self._push(sub, released)
+                if sub.wants(released) and self._push(sub, released, now)
             ]
             for sub in cut:
                 self._unindex(sub)
         for partition, position in positions.items():
             head[partition] = max(head[partition], position)
+        if now - self._swept_at > min(1.0, self.stall_s / 2):
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """Cut off whoever has waited too long with nothing taken, also when no new
+        change comes to find it (the tail publishes positions even when idle)."""
+        self._swept_at = now
+        for sub in list(self._waiting):
+            if not sub.queue or sub.cut:
+                self._waiting.discard(sub)
+            elif now - sub.waiting_since > self.stall_s:
+                self._cut(sub)
+                self._unindex(sub)
 
     def _candidates(self, change: Change) -> Iterable[Subscriber]:
         by_sku = self._by_sku.get(change.sku)
@@ -146,16 +181,24 @@ class Hub:
             yield from by_kind
         yield from self._everything
 
-    def _push(self, sub: Subscriber, released: Released) -> bool:
+    def _push(self, sub: Subscriber, released: Released, now: float) -> bool:
         """Queue ``released`` for ``sub``; True if that cut it off (unindex it then)."""
+        if not sub.queue:
+            sub.waiting_since = now
+            self._waiting.add(sub)
         sub.queue.append(released)
         sub.wake.set()
-        if len(sub.queue) <= sub.limit:
+        if len(sub.queue) <= sub.limit and now - sub.waiting_since <= self.stall_s:
             return False
+        self._cut(sub)
+        return True
+
+    def _cut(self, sub: Subscriber) -> None:
         sub.cut = True
         sub.queue.clear()
+        sub.wake.set()
+        self._waiting.discard(sub)
         self.cut_off += 1
-        return True
 
     # --- the subscribers' side ----------------------------------------------
     def behind(self, positions: Mapping[int, int]) -> dict[int, tuple[int, int]]:
@@ -179,8 +222,10 @@ class Hub:
             # buffer): the backlog limit applies again once the queue has drained.
             sub.queue.extend(r for r in self._since(positions) if sub.wants(r))
             sub.limit = self.max_backlog + len(sub.queue)
+            sub.waiting_since = time.monotonic()
             if sub.queue:
                 sub.wake.set()
+                self._waiting.add(sub)
             if not ahead and not sub.queue:
                 sub.ahead = None
         self._index(sub)
@@ -206,6 +251,7 @@ class Hub:
     def leave(self, sub: Subscriber) -> None:
         if not sub.cut:
             self._unindex(sub)
+        self._waiting.discard(sub)
         self.subscribers -= 1
 
     def _index(self, sub: Subscriber) -> None:

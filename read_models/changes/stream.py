@@ -150,7 +150,8 @@ def _check_resume(
                 field,
                 "future",
                 f"position {partition}:{position - 1} is beyond the end of the events topic "
-                f"({partition}:{high - 1}); ids come from this stream, never made up",
+                f"({f'{partition}:{high - 1}' if high else f'partition {partition} is empty'}); "
+                "ids come from this stream, never made up",
             )
     for partition, (low, _) in enumerate(marks):
         if positions.get(partition, 0) < low:

@@ -150,7 +150,12 @@ class Tail:
             raise TailUnavailable(f"Kafka: {exc}") from exc
         per_partition = max(1, self.settings.changes_buffer // self.partitions)
         begin = [max(low, high - per_partition) for low, high in marks]
-        hub = Hub(self.partitions, self.settings.changes_buffer, self.settings.changes_max_backlog)
+        hub = Hub(
+            self.partitions,
+            self.settings.changes_buffer,
+            self.settings.changes_max_backlog,
+            self.settings.changes_stall_s,
+        )
         hub.begin_at(begin)
         consumer.assign([TopicPartition(self.topic, p, o) for p, o in enumerate(begin)])
         self._consumer = consumer

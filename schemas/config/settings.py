@@ -143,9 +143,13 @@ class Settings(BaseSettings):
     changes_poll_ms: int = Field(default=10, ge=1, le=1000)
     #: Seconds between keep-alive comments on an idle stream (proxies close silent ones).
     changes_heartbeat_s: float = Field(default=15.0, gt=0)
-    #: Changes waiting for one subscriber before it is cut off as too slow (with the id
-    #: to resume from); bounds what a slow client costs.
-    changes_max_backlog: int = Field(default=5_000, ge=10)
+    #: A subscriber that has taken nothing for this long while changes wait for it (it
+    #: does not read: its connection's buffers are full) is cut off, told the id to
+    #: resume from.
+    changes_stall_s: float = Field(default=10.0, gt=0)
+    #: Changes waiting for one subscriber before it is cut off all the same: bounds
+    #: what any client can cost (8 bytes each, the changes themselves being shared).
+    changes_max_backlog: int = Field(default=50_000, ge=10)
     #: Subscribers one query API process holds; more get a 503.
     changes_max_subscribers: int = Field(default=15_000, ge=1)
 

@@ -173,3 +173,29 @@ def test_what_a_resumed_subscriber_missed_is_queued_whole_then_the_limit_applies
         assert sub.cut
 
     run(scenario())
+
+
+def test_a_subscriber_that_takes_nothing_for_the_stall_time_is_cut_a_burst_is_not() -> None:
+    async def scenario() -> None:
+        hub = Hub(partitions=1, capacity=1000, max_backlog=1000, stall_s=0.05)
+        stuck, busy = hub.join(ChangeFilter(), None), hub.join(ChangeFilter(), None)
+        hub.publish([change(0, offset) for offset in range(500)], {})  # one burst
+        assert not stuck.cut and not busy.cut
+        busy.take(1000)
+        await asyncio.sleep(0.1)
+        hub.publish([change(0, 500)], {})
+        assert stuck.cut and not busy.cut
+
+    run(scenario())
+
+
+def test_a_stalled_subscriber_is_cut_when_nothing_more_comes_for_it() -> None:
+    async def scenario() -> None:
+        hub = Hub(partitions=1, capacity=1000, max_backlog=1000, stall_s=0.05)
+        stuck = hub.join(ChangeFilter(), None)
+        hub.publish([change(0, 0)], {})
+        await asyncio.sleep(0.1)
+        hub.publish([], {0: 2})  # the tail's idle beat: no change
+        assert stuck.cut
+
+    run(scenario())
