@@ -18,7 +18,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -32,14 +31,8 @@ from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures import changes as sse
-from tests.fixtures.apis import api_process
-from tests.fixtures.workers import free_port_block, module_scope
+from tests.fixtures.workers import module_scope
 
-BRANDS = [f"Brand{n:02d}" for n in range(20)]
-CATEGORIES = [
-    f"{top}/{sub}" for top in ("Shoes", "Home", "Toys", "Books", "Garden") for sub in "AB"
-]
-PRODUCTS = {f"CS-{n:04d}": (BRANDS[n % 20], CATEGORIES[(n // 20) % 10]) for n in range(1000)}
 SUBSCRIBERS = 1000
 RATE = 200  # commands per second
 LOAD_S = 30
@@ -62,100 +55,16 @@ def module_settings(
 
 @pytest.fixture(scope="module")
 def catalog(module_settings: Settings, system_client: CommandClient) -> CommandClient:
-    for sku, (brand, category) in PRODUCTS.items():
-        system_client.send_nowait(
-            c.register_product(
-                sku, f"Product {sku}", brand=brand, category_path=category.split("/")
-            )
-        )
-    system_client.flush()
-    last = list(PRODUCTS)[-1]
-    system_client.send(c.change_price(last, "1.00", "EUR"), timeout_s=120)
+    sse.register_catalog(system_client)
     return system_client
 
 
-class QueryApi:
-    """The query API as its own process, restartable on the same port."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = free_port_block(1)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._stack = ExitStack()
-        self.process: Any = None
-
-    def start(self) -> None:
-        self.process = self._stack.enter_context(api_process(self.settings, "queries", self.port))
-
-    def stop(self) -> None:
-        self._stack.close()
-        self._stack = ExitStack()
-
-    def rss_mib(self) -> float:
-        """The API's resident memory, its worker processes included."""
-        pids = [self.process.pid]
-        with (
-            contextlib.suppress(OSError),
-            open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as children,
-        ):
-            pids += [int(p) for p in children.read().split()]
-        total = 0
-        for pid in pids:
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        return total / 1024
-
-
 @pytest.fixture(scope="module")
-def api(module_settings: Settings, catalog: CommandClient) -> Iterator[QueryApi]:
-    running = QueryApi(module_settings)
+def api(module_settings: Settings, catalog: CommandClient) -> Iterator[sse.QueryApi]:
+    running = sse.QueryApi(module_settings)
     running.start()
     yield running
     running.stop()
-
-
-def load(client: CommandClient, stop: threading.Event, sent: list[int]) -> None:
-    """About RATE commands/s for LOAD_S: prices in two currencies, stock, some details."""
-    rng = random.Random(7)
-    skus = list(PRODUCTS)
-    began = time.monotonic()
-    n = 0
-    while not stop.is_set() and time.monotonic() - began < LOAD_S:
-        sku = rng.choice(skus)
-        roll = rng.random()
-        if roll < 0.45:
-            command = c.change_price(sku, f"{rng.randint(1, 500)}.{rng.randint(0, 99):02d}", "EUR")
-        elif roll < 0.65:
-            command = c.change_price(sku, f"{rng.randint(1, 500)}.00", "USD")
-        elif roll < 0.98:
-            command = c.adjust_stock(sku, rng.randint(1, 9))
-        else:
-            command = c.update_product_details(sku, name=f"Renamed {n}")
-        client.send_nowait(command)
-        n += 1
-        pause = began + n / RATE - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-    client.flush()
-    sent.append(n)
-
-
-def filters(rng: random.Random) -> list[list[tuple[str, str]]]:
-    """1,000 different subscriptions: SKUs, brands, categories, kinds, currencies."""
-    skus = list(PRODUCTS)
-    chosen: list[list[tuple[str, str]]] = []
-    for _ in range(600):
-        chosen.append([("sku", ",".join(rng.sample(skus, rng.randint(1, 3))))])
-    for _ in range(150):
-        chosen.append([("brand", rng.choice(BRANDS)), ("kind", "price"), ("kind", "stock")])
-    for _ in range(150):
-        top = rng.choice(CATEGORIES).split("/")[0]
-        chosen.append([("category", top), ("kind", "price"), ("currency", "EUR")])
-    for _ in range(SUBSCRIBERS - len(chosen)):
-        chosen.append([("kind", rng.choice(["details", "lifecycle", "schedule"]))])
-    return chosen
 
 
 def slow_subscriber(url: str) -> socket.socket:
@@ -188,10 +97,10 @@ def by_partition(positions: list[tuple[int, int]]) -> dict[int, list[int]]:
 
 
 def test_a_thousand_subscribers_get_exactly_their_changes_through_drops_and_a_restart(
-    module_settings: Settings, api: QueryApi, catalog: CommandClient
+    module_settings: Settings, api: sse.QueryApi, catalog: CommandClient
 ) -> None:
     rng = random.Random(11)
-    subs = [sse.Subscriber(params) for params in filters(rng)]
+    subs = [sse.Subscriber(params) for params in sse.mixed_filters(rng, SUBSCRIBERS)]
 
     async def scenario() -> dict[str, Any]:
         stop = asyncio.Event()
@@ -200,7 +109,7 @@ def test_a_thousand_subscribers_get_exactly_their_changes_through_drops_and_a_re
             tasks = [asyncio.create_task(sse.follow(session, api.url, s, stop)) for s in subs]
             await sse.until_ready(subs)
             halt, sent = threading.Event(), list[int]()
-            loader = threading.Thread(target=load, args=(catalog, halt, sent))
+            loader = threading.Thread(target=sse.load, args=(catalog, RATE, LOAD_S, halt, sent))
             loader.start()
             await asyncio.sleep(6)
             for sub in rng.sample(subs, 50):  # dropped by their clients, resumed by id
@@ -211,7 +120,7 @@ def test_a_thousand_subscribers_get_exactly_their_changes_through_drops_and_a_re
             await asyncio.to_thread(loader.join)
             facts["sent"] = sent[0]
             log = await asyncio.to_thread(sse.read_log, module_settings)
-            wanted = {id(s): sse.expected(s, log, PRODUCTS) for s in subs}
+            wanted = {id(s): sse.expected(s, log, sse.PRODUCTS) for s in subs}
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 if all(len(s.got) >= len(wanted[id(s)]) for s in subs):
@@ -245,7 +154,7 @@ def test_a_thousand_subscribers_get_exactly_their_changes_through_drops_and_a_re
 
 
 def test_a_subscriber_that_reads_nothing_is_cut_off_and_slows_nobody(
-    module_settings: Settings, api: QueryApi, catalog: CommandClient
+    module_settings: Settings, api: sse.QueryApi, catalog: CommandClient
 ) -> None:
     """Until the sockets' buffers are full a client that does not read looks like one
     that does (a few MiB on loopback), so the details sent here are large."""
@@ -287,7 +196,7 @@ def test_a_subscriber_that_reads_nothing_is_cut_off_and_slows_nobody(
 
 
 def test_bad_filters_and_positions_get_clear_answers(
-    module_settings: Settings, api: QueryApi
+    module_settings: Settings, api: sse.QueryApi
 ) -> None:
     def get(params: dict[str, str], **headers: str) -> httpx.Response:
         return httpx.get(f"{api.url}/changes", params=params, headers=headers, timeout=30)
