@@ -47,14 +47,25 @@ class ChangeStream:
         self.settings = settings
         self.tail = Tail(settings, es, reader_dsn)
         self.read_backs = asyncio.Semaphore(READ_BACKS)
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def hub(self) -> Hub:
         try:
-            return await self.tail.start()
+            hub = await self.tail.start()
         except TimeoutError as exc:
             raise TailUnavailable("the change stream is still starting") from exc
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat(hub))
+        return hub
+
+    async def _beat(self, hub: Hub) -> None:
+        while True:
+            await asyncio.sleep(self.settings.changes_heartbeat_s)
+            hub.heartbeat()
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         self.tail.close()
 
 
@@ -91,7 +102,7 @@ async def _read_back(
             await asyncio.sleep(0.2)  # the read models have not applied what comes next yet
 
 
-async def _live(sub: Subscriber, heartbeat_s: float) -> AsyncIterator[bytes]:
+async def _live(sub: Subscriber) -> AsyncIterator[bytes]:
     while True:
         if sub.cut:
             yield _event(
@@ -114,11 +125,11 @@ async def _live(sub: Subscriber, heartbeat_s: float) -> AsyncIterator[bytes]:
                 parts.append(b"id: %s\ndata: %s\n\n" % (sub.token.encode(), released.change.data))
             yield b"".join(parts)
             continue
-        try:
-            async with asyncio.timeout(heartbeat_s):
-                await sub.wake.wait()
-        except TimeoutError:
+        if sub.beat:
+            sub.beat = False
             yield b": keep-alive\n\n"
+            continue
+        await sub.wake.wait()
 
 
 async def _events(
@@ -132,7 +143,7 @@ async def _events(
         yield b"retry: 1000\n" + _event(
             "ready", sub.token, {"after": sub.token, "subscribers": hub.subscribers}
         )
-        async for chunk in _live(sub, stream.settings.changes_heartbeat_s):
+        async for chunk in _live(sub):
             yield chunk
     finally:
         hub.leave(sub)

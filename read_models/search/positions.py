@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from read_models.projection import TransientStoreError
 
@@ -77,10 +77,11 @@ def applied_now(es: Elasticsearch, alias: str, partitions: int) -> dict[int, int
     """partition -> highest handled offset, as of now: a realtime multi-get, which
     needs no refresh (for the change stream, which must not wait a refresh
     interval to learn that a batch is written)."""
-    response = es.options(ignore_status=404).mget(
-        index=positions_index(alias), ids=[str(p) for p in range(partitions)]
-    )
-    if response.meta.status == 404:
+    # No ``es.options(...)`` here: each call builds a new client, and this runs every
+    # few milliseconds while changes wait.
+    try:
+        response = es.mget(index=positions_index(alias), ids=[str(p) for p in range(partitions)])
+    except NotFoundError:
         return {}
     return {
         int(doc["_source"]["partition"]): int(doc["_source"]["offset"])
