@@ -173,15 +173,16 @@ def lines(
     return out
 
 
-def build_loadgen(into: Path) -> Path:
-    """Build ``loadgen`` with the machine's Go (standard library only: nothing fetched)."""
+def build_loadgen(into: Path, source: Path = LOADGEN_SOURCE) -> Path:
+    """Build ``loadgen`` (or another of the benchmarks' Go programs, by its folder) with
+    the machine's Go (standard library only: nothing fetched)."""
     go = shutil.which("go")
     if go is None:
         raise FileNotFoundError("go is not installed: the load generator is written in Go")
-    binary = into / "loadgen"
+    binary = into / source.name
     subprocess.run(
         [go, "build", "-o", str(binary), "."],
-        cwd=LOADGEN_SOURCE,
+        cwd=source,
         check=True,
         capture_output=True,
         env={**_go_env(into)},

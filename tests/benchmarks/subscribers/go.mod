@@ -1,0 +1,3 @@
+module eventcart/subscribers
+
+go 1.22
