@@ -142,6 +142,7 @@ Try (with `source .venv/bin/activate` for the CLI):
        --from "$(date -u -d '+1 min' '+%Y-%m-%d %H:%M:%S')" --until "$(date -u -d '+2 min' '+%Y-%m-%d %H:%M:%S')"
   eventcart schedule list {sale}     # then watch `eventcart price {sale}` start and end the sale
   eventcart import producers/examples/feeds/catalog.tsv --wait 30   # a catalog feed; again: 0 sent
+  eventcart watch --sku {sale}      # its changes as they happen (curl -N 'http://127.0.0.1:{q}/changes?sku={sale}')
   eventcart status
 Stop everything with `eventcart down`."""
     )
