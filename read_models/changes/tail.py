@@ -148,6 +148,13 @@ class Tail:
         except KafkaException as exc:
             consumer.close()
             raise TailUnavailable(f"Kafka: {exc}") from exc
+        try:
+            # Ready once what both read models had applied at start is released again: a
+            # subscriber from "now" is then told only what its own reads cannot show yet.
+            target = self.applied.read(self.partitions)
+        except Exception as exc:
+            consumer.close()
+            raise TailUnavailable(f"the read models' positions: {exc}") from exc
         per_partition = max(1, self.settings.changes_buffer // self.partitions)
         begin = [max(low, high - per_partition) for low, high in marks]
         hub = Hub(
@@ -159,9 +166,6 @@ class Tail:
         hub.begin_at(begin)
         consumer.assign([TopicPartition(self.topic, p, o) for p, o in enumerate(begin)])
         self._consumer = consumer
-        # Ready once what both read models had applied at start is released again:
-        # a subscriber from "now" is then told only what its own reads cannot show yet.
-        target = self.applied.read(self.partitions)
         goal = {p: min(marks[p][1], target[p] + 1) for p in range(self.partitions)}
         self._thread = threading.Thread(
             target=self._run, args=(loop, hub, goal), name="changes-tail", daemon=True
@@ -194,56 +198,50 @@ class Tail:
         consumer = self._consumer
         held: list[deque[Held]] = [deque() for _ in range(self.partitions)]
         poll_s = self.settings.changes_poll_ms / 1000
-        asked_at = 0.0
-        backoff = 0.0
-        ready = False
+        # Read models stopped for long must not fill this process: hold at most this
+        # many events, and read on once they are released.
+        most = 2 * self.settings.changes_buffer
+        asked_at, backoff, ready = 0.0, 0.0, False
         while not self._stop.is_set():
-            waiting = any(held)
             try:
-                messages = consumer.consume(500, timeout=poll_s if waiting else 0.1)
-            except KafkaException as exc:
-                log.warning("change stream: reading the events topic failed: %s", exc)
-                time.sleep(0.5)
-                continue
-            for message in messages:
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        log.warning("change stream: %s", error)
-                    continue
-                partition, offset = message.partition(), message.offset()
-                if partition is not None and offset is not None:
-                    held[partition].append((offset, _decode(message)))
-            if not any(held):
-                positions = self._positions(consumer)
-                if positions:
-                    loop.call_soon_threadsafe(hub.publish, [], positions)
-                if not ready and all(positions.get(p, 0) >= n for p, n in goal.items()):
-                    ready = True
-                    loop.call_soon_threadsafe(self.ready.set)
-                continue
-            now = time.monotonic()
-            if now - asked_at < max(poll_s, backoff):
-                continue
-            asked_at = now
-            try:
-                applied = self.applied.read(self.partitions)
-                changes = self._release(held, applied)
-                backoff = 0.0
-            except Exception as exc:  # a store that cannot answer: wait and ask again
-                backoff = min(max(backoff * 2, 0.1), 5.0)
-                log.warning("change stream: reading the read models' positions failed: %s", exc)
-                continue
-            positions = {p: q[0][0] for p, q in enumerate(held) if q}
-            if changes or positions:
-                self.released_at = now
-                loop.call_soon_threadsafe(hub.publish, changes, positions)
-            if not ready:
+                if sum(map(len, held)) < most:
+                    self._read(consumer, held, timeout_s=poll_s if any(held) else 0.1)
+                else:
+                    time.sleep(poll_s)
+                positions: dict[int, int] = {}
+                if any(held):
+                    now = time.monotonic()
+                    if now - asked_at < max(poll_s, backoff):
+                        continue
+                    asked_at = now
+                    changes = self._release(held, self.applied.read(self.partitions))
+                    backoff = 0.0
+                    positions = {p: q[0][0] for p, q in enumerate(held) if q}
+                    if changes or positions:
+                        self.released_at = now
+                        loop.call_soon_threadsafe(hub.publish, changes, positions)
                 reached = self._positions(consumer) | positions
-                if all(reached.get(p, 0) >= n for p, n in goal.items()):
+                if not any(held) and reached:
+                    loop.call_soon_threadsafe(hub.publish, [], reached)
+                if not ready and all(reached.get(p, 0) >= n for p, n in goal.items()):
                     ready = True
                     loop.call_soon_threadsafe(self.ready.set)
+            except Exception as exc:  # a store or Kafka that cannot answer: ask again later
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+                log.warning("change stream: %s (trying again in %.1f s)", exc, backoff)
+                time.sleep(backoff)
         consumer.close()
+
+    def _read(self, consumer: Consumer, held: list[deque[Held]], timeout_s: float) -> None:
+        for message in consumer.consume(500, timeout=timeout_s):
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("change stream: %s", error)
+                continue
+            partition, offset = message.partition(), message.offset()
+            if partition is not None and offset is not None:
+                held[partition].append((offset, _decode(message)))
 
     def _positions(self, consumer: Consumer) -> dict[int, int]:
         assigned = consumer.position(
@@ -252,14 +250,19 @@ class Tail:
         return {tp.partition: tp.offset for tp in assigned if tp.offset >= 0}
 
     def _release(self, held: list[deque[Held]], applied: Mapping[int, int]) -> list[Change]:
-        """Take every held event both read models have applied, in order, as changes."""
+        """Take every held event both read models have applied, in order, as changes.
+        They leave ``held`` only once described: a lookup that fails loses nothing."""
         ready: list[tuple[int, int, dict[str, Any] | None]] = []
         for partition, queue in enumerate(held):
             limit = applied.get(partition, -1)
-            while queue and queue[0][0] <= limit:
-                offset, event = queue.popleft()
+            for offset, event in queue:
+                if offset > limit:
+                    break
                 ready.append((partition, offset, event))
-        return self.describe(ready)
+        changes = self.describe(ready)
+        for partition, _, _ in ready:
+            held[partition].popleft()
+        return changes
 
     def describe(self, events: Sequence[tuple[int, int, dict[str, Any] | None]]) -> list[Change]:
         known = [e for _, _, e in events if e is not None]
