@@ -13,7 +13,8 @@ progress), so every page also works as a plain link without JavaScript, and ever
 package: the console works offline. The product and catalog pages follow the change
 stream (``GET /changes``) and fetch again, with the change's position as
 ``min_position``, the parts a change touched (``static/console.js``); the operations
-page polls (``templates/operations.html`` says why).
+page gets its panel pushed by the server (``GET /operations/events``, Server-Sent
+Events; ``templates/operations.html`` says why not the change stream).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -71,9 +72,9 @@ def create_app_with_console() -> FastAPI:
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    """Add the console's pages (``/``, ``/catalog/{sku}``, ``/operations``,
-    ``/console/campaigns``) and its static files (``/static``) to the query API's app;
-    its JSON routes are unchanged."""
+    """Add the console's pages (``/``, ``/catalog/{sku}``, ``/operations`` and its
+    event stream, ``/console/campaigns``) and its static files (``/static``) to the
+    query API's app; its JSON routes are unchanged."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["amount"] = price_chart.display_amount
     templates.env.filters["when"] = schedule_view.instant_text
@@ -218,6 +219,21 @@ def mount(app: FastAPI, settings: Settings) -> None:
         snapshot = await anyio.to_thread.run_sync(watch.latest)
         name = "_operations.html" if swapping(request, "operations") else "operations.html"
         return page(request, name, {"snapshot": snapshot})
+
+    @router.get("/operations/events")
+    async def operations_events(request: Request) -> StreamingResponse:
+        """The operations panel, rendered, as Server-Sent Events (``event: operations``)
+        every two seconds while the page is open: the page's updates, no polling."""
+        fragment = templates.get_template("_operations.html")
+
+        def render(snapshot: operations.Snapshot | None) -> str:
+            return fragment.render(request=request, snapshot=snapshot)
+
+        return StreamingResponse(
+            operations.pushed(watch.latest, render, request.is_disconnected),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     schedule_pages.register(router, page, settings)
     app.include_router(router)

@@ -6,15 +6,22 @@ request. So one thread samples (the very :func:`ops.status.collect` and
 :func:`ops.read_model_status.collect` the CLI calls) back to back while the page
 is open, every request takes the latest snapshot at once, and the thread stops
 after a minute without a viewer, so an unwatched console costs Kafka nothing.
+
+The open page gets the panel pushed (:func:`pushed`, ``GET /operations/events``):
+the latest snapshot, rendered, every :data:`PUSH_S` while it is connected.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import anyio
+import anyio.to_thread
 
 from ops import dlq, read_model_status, status
 from ops.worker_metrics import StoreHealth, store_health
@@ -28,6 +35,11 @@ IDLE_S = 60.0
 #: Dead letters are split by the partition they came from up to this many per role
 #: (more is an incident the role's total already shows; `eventcart dlq` reads them).
 LETTERS_BY_PARTITION_MAX = 10_000
+#: An open operations page gets the panel this often (the sampler takes a snapshot
+#: every EVENTCART_CONSOLE_STATUS_SAMPLE_S and a little more).
+PUSH_S = 2.0
+#: What Server-Sent Events take for the end of a line.
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -137,3 +149,29 @@ class Watch:
                     self._running = False
                     self._latest = None  # an old snapshot is no answer for the next viewer
                     return
+
+
+def message(event: str, text: str) -> bytes:
+    """One Server-Sent Event: each line of text its own ``data:`` line (the browser
+    joins them again with newlines)."""
+    data = "".join(f"data: {line}\n" for line in _LINE_END.split(text))
+    return f"event: {event}\n{data}\n".encode()
+
+
+async def pushed(
+    latest: Callable[[], Snapshot | None],
+    render: Callable[[Snapshot | None], str],
+    is_disconnected: Callable[[], Awaitable[bool]],
+    every_s: float = PUSH_S,
+) -> AsyncIterator[bytes]:
+    """``event: operations`` with the rendered panel, at once and then every every_s,
+    until the client is gone. latest blocks (the first snapshot is waited for): it runs
+    in a thread; asking for it keeps the sampler running."""
+    due = time.monotonic()
+    while not await is_disconnected():
+        snapshot = await anyio.to_thread.run_sync(latest)
+        if await is_disconnected():
+            return
+        yield message("operations", render(snapshot))
+        due = max(due + every_s, time.monotonic())  # a slow round delays, never bunches
+        await anyio.sleep(due - time.monotonic())

@@ -8,7 +8,8 @@
  *   latency benchmark and the browser test;
  * - live pages: the product and catalog pages follow the change stream (GET /changes,
  *   Server-Sent Events) and fetch again, with the change's position as min_position,
- *   the parts a change touched; no polling.
+ *   the parts a change touched; no polling. The operations page gets its panel pushed
+ *   (GET /operations/events, Server-Sent Events) and swaps it in.
  * No inline script anywhere: the pages' Content-Security-Policy forbids it. */
 (function () {
   "use strict";
@@ -219,6 +220,17 @@
     return ask;
   }
 
+  // A stream is open only while the page is shown: closed while the tab is hidden and
+  // when the page goes, opened again when it shows (or comes back from the back/forward
+  // cache).
+  function whileShown(open, close) {
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") close(); else open();
+    });
+    window.addEventListener("pagehide", close);
+    window.addEventListener("pageshow", function (e) { if (e.persisted) open(); });
+  }
+
   // The page's subscription. Closed while the tab is hidden (an open stream holds one of
   // the browser's few connections to this host: hidden tabs must not starve the visible
   // one) and when the page goes. Once a new stream is ready, fresh(initial, id) is called
@@ -260,11 +272,7 @@
         retry = setTimeout(open, Math.min(60000, 1000 * Math.pow(2, failures)));
       };
     }
-    document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "hidden") close(); else open();
-    });
-    window.addEventListener("pagehide", close);
-    window.addEventListener("pageshow", function (e) { if (e.persisted) open(); });
+    whileShown(open, close);
     // Follow this URL from now on (null: nothing), for what the page has just shown.
     return function (newUrl) {
       if (newUrl === url) return;
@@ -348,6 +356,44 @@
     followShown();
   }
 
+  // Operations page: the server pushes the panel (event "operations", the rendered
+  // _operations.html, every two seconds: it is sampled from Kafka, and the change stream
+  // says nothing when a projection stalls). It is our server's autoescaped HTML, swapped
+  // in as it comes. Panels received, for the browser test:
+  window.eventcartOperations = 0;
+  function liveOperations(panel) {
+    var source = null, retry = null, failures = 0;
+    function state(s) { document.body.dataset.operationsStream = s; }
+    function close() {
+      clearTimeout(retry);
+      retry = null;
+      if (source) { source.close(); source = null; state("closed"); }
+    }
+    function open() {
+      if (source || document.visibilityState === "hidden") return;
+      var opened = new EventSource("/operations/events");
+      source = opened;
+      state("connecting");
+      opened.addEventListener("operations", function (e) {
+        if (source !== opened) return;
+        failures = 0;
+        panel.innerHTML = e.data;
+        htmx.process(panel);
+        window.eventcartOperations += 1;
+        state("open");
+      });
+      opened.onerror = function () {
+        if (source !== opened || opened.readyState !== EventSource.CLOSED) return;
+        source = null;  // refused: EventSource gives up on anything but a stream
+        state("closed");
+        failures += 1;
+        retry = setTimeout(open, Math.min(60000, 1000 * Math.pow(2, failures)));
+      };
+    }
+    whileShown(open, close);
+    open();
+  }
+
   // A part fetched again never goes back to an older version of the product than the
   // page shows (answers to two requests may arrive in either order).
   function olderThanShown(e) {
@@ -387,5 +433,7 @@
     if (product) liveProduct(product);
     var results = document.getElementById("results");
     if (results) liveCatalog(results);
+    var panel = document.getElementById("operations");
+    if (panel) liveOperations(panel);
   });
 })();

@@ -285,6 +285,8 @@ def test_the_operations_page_shows_a_projection_falling_behind(
     screenshots: Path,
     module_settings: Settings,
 ) -> None:
+    requests: list[tuple[str, str]] = []
+    page.on("request", lambda r: requests.append((r.resource_type, urlsplit(r.url).path)))
     page.goto("/operations")
     page.wait_for_selector("section[data-role=pricing-projection]")
     pricing = roles["pricing-projection"]
@@ -300,11 +302,15 @@ def test_the_operations_page_shows_a_projection_falling_behind(
         )
         for i in range(10):
             assert catalog.send(c.adjust_stock("CB-4", 1 + i)).accepted
-        # no reload: the page refreshes itself until it shows the lag
+        # no reload: the server pushes the panel until it shows the lag
         page.wait_for_function(
             "() => Number(document.querySelector("
             "'section[data-role=pricing-projection]').dataset.lag) >= 10"
         )
+        # through the page's EventSource, one panel per message; no polling
+        assert page.evaluate("() => window.eventcartOperations") > 1
+        assert {kind for kind, path in requests if path == "/operations/events"} == {"eventsource"}
+        assert [kind for kind, path in requests if path == "/operations"] == ["document"]
         behind = page.locator("section[data-role=pricing-projection] tr.behind")
         lags = behind.evaluate_all("rows => rows.map(r => Number(r.dataset.lag))")
         assert max(lags) >= 10  # CB-4's partition

@@ -1,8 +1,10 @@
 """The web console's pure parts: the catalog page's URL and search, its facets and pages,
-the price chart's series, the Omnibus notes, and a replay's progress."""
+the price chart's series, the Omnibus notes, a replay's progress, and the operations
+panel's push."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from ops.console import catalog_view as cv
-from ops.console import price_chart
+from ops.console import operations, price_chart
 from ops.console.operations import by_partition
 from ops.dlq import Letter
 from ops.read_model_status import progress_of
@@ -243,3 +245,39 @@ def test_dead_letters_are_counted_by_the_partition_they_came_from() -> None:
         Letter(3, {"reason": "a letter without its source partition"}),
     ]
     assert by_partition(letters) == {1: 2, 4: 1}
+
+
+# --- the operations panel's push --------------------------------------------------------
+def test_a_pushed_panel_is_one_event_with_a_data_line_per_line() -> None:
+    sent = operations.message("operations", "<p>a</p>\n<p>b</p>\r\n\r<p>c\u2028d</p>")
+    assert sent.decode() == (
+        "event: operations\ndata: <p>a</p>\ndata: <p>b</p>\ndata: \ndata: <p>c\u2028d</p>\n\n"
+    )
+
+
+def test_the_panel_is_pushed_at_once_then_each_interval_until_the_client_goes() -> None:
+    asked: list[int] = []
+    gone: list[bool] = []
+
+    def latest() -> operations.Snapshot | None:
+        asked.append(1)
+        return None if len(asked) == 1 else operations.Snapshot(T0)
+
+    async def is_disconnected() -> bool:
+        return len(gone) > 0
+
+    async def run() -> list[bytes]:
+        sent = []
+        async for event in operations.pushed(
+            latest, lambda s: "wait" if s is None else "panel", is_disconnected, every_s=0.01
+        ):
+            sent.append(event)
+            if len(sent) == 3:
+                gone.append(True)
+        return sent
+
+    sent = asyncio.run(run())
+    assert (
+        sent == [b"event: operations\ndata: wait\n\n"] + [b"event: operations\ndata: panel\n\n"] * 2
+    )
+    assert len(asked) == 3  # no sample asked for once the client is gone
