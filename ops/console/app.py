@@ -12,7 +12,7 @@ Pages are rendered on the server (Jinja2); htmx swaps the parts that change
 progress), so every page also works as a plain link without JavaScript, and every asset is served from the
 package: the console works offline. The product and catalog pages follow the change
 stream (``GET /changes``) and fetch again, with the change's position as
-``min_position``, the parts a change touched (``static/console.js``); the operations
+``min_position``, the parts a change touched (``static/live.js``); the operations
 page gets its panel pushed by the server (``GET /operations/events``, Server-Sent
 Events; ``templates/operations.html`` says why not the change stream).
 """
