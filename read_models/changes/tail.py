@@ -112,7 +112,6 @@ class Tail:
         self._consumer: Consumer | None = None
         self._lookup: Consumer | None = None
         self._lookup_lock = threading.Lock()
-        self.released_at = 0.0  # monotonic time of the last release (for status)
 
     def _new_consumer(self) -> Consumer:
         return Consumer(
@@ -218,7 +217,6 @@ class Tail:
                     backoff = 0.0
                     positions = {p: q[0][0] for p, q in enumerate(held) if q}
                     if changes or positions:
-                        self.released_at = now
                         loop.call_soon_threadsafe(hub.publish, changes, positions)
                 reached = self._positions(consumer) | positions
                 if not any(held) and reached:
