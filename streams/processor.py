@@ -69,6 +69,7 @@ from streams.command_batch import (
     decide_batch,
 )
 from streams.kafka_errors import ends_the_client
+from streams.membership import static_member
 from streams.owned_partition import OwnedPartition
 from streams.processor_firing import DueFiring
 from streams.processor_metrics import record_batch
@@ -124,8 +125,10 @@ class CommandProcessor:
                 self._close()
 
     def _backoff(self) -> None:
+        """Wait before trying again: 0.2, 0.4, 0.8 s, then 1.5 s at most, so a processor
+        whose Kafka was away for a while is back within a second or two of its return."""
         self._failures += 1
-        self._stopping.wait(min(10.0, 0.2 * 2 ** min(self._failures, 6)))
+        self._stopping.wait(min(1.5, 0.1 * 2 ** min(self._failures, 5)))
 
     def _open(self) -> None:
         s = self.settings
@@ -137,16 +140,13 @@ class CommandProcessor:
             timeout_s=s.processor_transaction_timeout_ms / 1000,
         )
         self._reader = Consumer(
-            self._consumer_config(group=f"{self.group}-restore") | {"enable.partition.eof": True}
+            self._consumer_config(group=f"{self.group}-restore")
+            # the end of a changelog partition is told after one empty fetch: make it
+            # short (librdkafka's 500 ms made every restore last at least half a second)
+            | {"enable.partition.eof": True, "fetch.wait.max.ms": 10}
         )
         self._consumer = Consumer(
-            self._consumer_config(group=self.group)
-            | {
-                "group.instance.id": self.instance,
-                "session.timeout.ms": s.session_timeout_ms,
-                "heartbeat.interval.ms": max(500, s.session_timeout_ms // 10),
-                "partition.assignment.strategy": "cooperative-sticky",
-            }
+            self._consumer_config(group=self.group) | static_member(s, self.group, self.instance)
         )
         metadata = self._consumer.list_topics(self.topics.commands, timeout=30)
         self._partitions = len(metadata.topics[self.topics.commands].partitions)
@@ -273,6 +273,13 @@ class CommandProcessor:
             found = self._consumer.committed([TopicPartition(topic, p) for p in pending], 10)
             for tp in found:
                 owned = self._owned.get(tp.partition)
+                if tp.error is not None:
+                    log.warning(
+                        "%s: committed offset of partition %d: %s",
+                        self.instance,
+                        tp.partition,
+                        tp.error,
+                    )
                 if owned is None or owned.position is not None or tp.error is not None:
                     continue
                 offset = tp.offset

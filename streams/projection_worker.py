@@ -12,7 +12,7 @@ model runs (pipelined: batch N+1 is read and decoded while batch N is
 written; the offsets of batch N are committed once it is applied); this
 module only says where they come from (:class:`GroupTail`).
 
-Static group membership (``group.instance.id``): a restarted worker gets its
+Static group membership (``streams.membership``): a restarted worker gets its
 partitions back at once, without a rebalance.
 """
 
@@ -34,6 +34,7 @@ from streams.batch_step import BatchStep, StepReport
 from streams.driver import Driver
 from streams.event_log import Batch
 from streams.kafka_errors import ends_the_client
+from streams.membership import static_member
 
 __all__ = ["GroupTail", "ProjectionWorker"]
 
@@ -61,15 +62,11 @@ class GroupTail:
         self._consumer = Consumer(
             {
                 **kafka_config(settings),
-                "group.id": group,
-                "group.instance.id": f"{group}-{settings.worker_id}",
+                **static_member(settings, group, f"{group}-{settings.worker_id}"),
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
-                "partition.assignment.strategy": "cooperative-sticky",
-                "session.timeout.ms": settings.session_timeout_ms,
-                "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 10),
                 "fetch.max.bytes": 64 * 1024 * 1024,
                 "max.partition.fetch.bytes": 16 * 1024 * 1024,
             }
