@@ -58,6 +58,11 @@ class FencedError(Exception):
 #: Seconds a transactional call may overrun its own timeout before the producer is
 #: given up for hung (see :meth:`BatchWriter._bounded`).
 HUNG_GRACE_S = 10.0
+#: Seconds a transactional call may take when the producer lost a broker connection
+#: during the transaction, before it is given up as hung on a stale coordinator.
+LOST_GRACE_S = 2.0
+#: The errors that say a broker connection was lost (librdkafka's local codes).
+_CONNECTION_LOST = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
 _PENDING = object()
 
 
@@ -90,8 +95,11 @@ class BatchWriter:
                 "batch.size": 1024 * 1024,
                 "queue.buffering.max.messages": 1_000_000,
                 "message.max.bytes": 1024 * 1024,
+                "error_cb": self._on_error,
             }
         )
+        #: monotonic instants: the last lost connection, the open transaction's begin
+        self._lost_at = self._began_at = 0.0
         # Fences an earlier incarnation with the same id and aborts what it left open.
         self._hung = False
         self._producer.init_transactions(timeout_s)
@@ -143,6 +151,7 @@ class BatchWriter:
             )
 
         try:
+            self._began_at = time.monotonic()
             self._producer.begin_transaction()
             self._write_events(decision, delivered, failures)
             for answer in decision.answers:
@@ -257,17 +266,27 @@ class BatchWriter:
                     continue
                 raise
 
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's client-level errors (served by ``poll``): note a lost connection."""
+        if err.code() in _CONNECTION_LOST:
+            self._lost_at = time.monotonic()
+
     def _bounded(self, what: str, call: Callable[[], object]) -> None:
         """Run a blocking transactional call, but never wait on it for ever.
 
         librdkafka can block in ``send_offsets_to_transaction`` past its timeout when
         the group coordinator's broker died (confluentinc/librdkafka#5456, #5511: the
-        coordinator request's timeout is never checked). The call runs on a helper
-        thread; if it has not returned ``HUNG_GRACE_S`` after its own timeout, this
-        producer is given up (:class:`FencedError`): the processor builds its
-        clients afresh, and the new producer's ``init_transactions`` fences this one
-        and aborts its open transaction, so nothing of the batch is visible and the
-        batch is read again from the committed offsets.
+        coordinator request's timeout is never checked), and goes on blocking after
+        the broker is back. The call runs on a helper thread while this one polls
+        the producer (which reports lost connections). The producer is given up
+        (:class:`FencedError`) when the call has not returned ``LOST_GRACE_S``
+        after it began although a broker connection was lost during the
+        transaction (the hang's cause is known: waiting longer only delays the
+        answers), or ``HUNG_GRACE_S`` after its own timeout in any case. The
+        processor then builds its clients afresh, and the new producer's
+        ``init_transactions`` fences this one and aborts its open transaction, so
+        nothing of the batch is visible and the batch is read again from the
+        committed offsets.
         """
         outcome: list[object] = [_PENDING]
 
@@ -279,14 +298,22 @@ class BatchWriter:
                 outcome[0] = exc
 
         helper = threading.Thread(target=run, name=f"txn-{what}", daemon=True)
+        began = time.monotonic()
         helper.start()
-        helper.join(self.timeout_s + HUNG_GRACE_S)
-        if outcome[0] is _PENDING:
+        while helper.is_alive():
+            helper.join(0.05)
+            self._producer.poll(0)
+            waited = time.monotonic() - began
+            if waited >= self.timeout_s + HUNG_GRACE_S:
+                why = "the coordinator's broker is gone; librdkafka#5456"
+            elif waited >= LOST_GRACE_S and self._lost_at >= self._began_at:
+                why = "a broker connection was lost during the transaction"
+            else:
+                continue
+            if outcome[0] is not _PENDING:
+                break
             self._hung = True
-            raise FencedError(
-                f"{what} did not return within {self.timeout_s + HUNG_GRACE_S:.0f} s "
-                "(the coordinator's broker is gone; librdkafka#5456)"
-            )
+            raise FencedError(f"{what} did not return within {waited:.0f} s ({why})")
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
 

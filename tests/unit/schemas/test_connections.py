@@ -52,10 +52,11 @@ def secured(**update: object) -> Settings:
     return plain(**(fields | update))
 
 
-def test_plain_kafka_is_the_bootstrap_and_the_protocol_only() -> None:
+def test_plain_kafka_is_the_bootstrap_the_protocol_and_a_short_reconnect_backoff() -> None:
     assert kafka_config(plain()) == {
         "bootstrap.servers": "127.0.0.1:9092",
         "security.protocol": "plaintext",
+        "reconnect.backoff.max.ms": 1000,
     }
 
 

@@ -9,17 +9,32 @@ builds its clients afresh.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from confluent_kafka import KafkaError
 
 from streams import batch_writer
 from streams.batch_writer import BatchWriter, FencedError
 
 
-def writer() -> BatchWriter:
+class Polled:
+    """Stands for the producer's ``poll``, which serves its error callback."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, _timeout: float) -> int:
+        self.polls += 1
+        return 0
+
+
+def writer(timeout_s: float = 0.1) -> BatchWriter:
     made = BatchWriter.__new__(BatchWriter)  # no producer: only the watchdog is tested
-    made.timeout_s = 0.1
+    made.timeout_s = timeout_s
     made._hung = False
+    made._producer = Polled()  # type: ignore[assignment]
+    made._lost_at = made._began_at = 0.0
     return made
 
 
@@ -43,4 +58,33 @@ def test_results_and_errors_come_through() -> None:
 
     with pytest.raises(ValueError, match="refused"):
         w._bounded("commit_transaction", refuse)
+    assert not w._hung
+
+
+def test_a_connection_lost_in_the_transaction_gives_a_hung_call_up_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hang's cause is known (the broker went away): no need to wait out the
+    call's own timeout plus the grace, the answers would only wait longer."""
+    monkeypatch.setattr(batch_writer, "LOST_GRACE_S", 0.2)
+    never = threading.Event()
+    w = writer(timeout_s=30)
+    w._began_at = time.monotonic()
+    w._on_error(KafkaError(KafkaError._TRANSPORT))
+    began = time.monotonic()
+    with pytest.raises(FencedError, match="connection was lost during the transaction"):
+        w._bounded("send_offsets_to_transaction", never.wait)
+    assert time.monotonic() - began < 5
+    assert w._producer.polls > 0  # type: ignore[attr-defined]
+    never.set()
+
+
+def test_a_connection_lost_before_the_transaction_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch_writer, "LOST_GRACE_S", 0.05)
+    w = writer(timeout_s=30)
+    w._on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN))
+    w._began_at = time.monotonic() + 1  # the transaction began after the loss
+    w._bounded("commit_transaction", lambda: time.sleep(0.3))
     assert not w._hung
