@@ -59,8 +59,10 @@ class FencedError(Exception):
 #: given up for hung (see :meth:`BatchWriter._bounded`).
 HUNG_GRACE_S = 10.0
 #: Seconds a transactional call may take when the producer lost a broker connection
-#: during the transaction, before it is given up as hung on a stale coordinator.
-LOST_GRACE_S = 2.0
+#: during the transaction or shortly before it (``RECENT_LOSS_S``), before it is given
+#: up as hung on a stale coordinator. Such calls take milliseconds when all is well.
+LOST_GRACE_S = 1.0
+RECENT_LOSS_S = 10.0
 #: The errors that say a broker connection was lost (librdkafka's local codes).
 _CONNECTION_LOST = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
 _PENDING = object()
@@ -100,6 +102,9 @@ class BatchWriter:
         )
         #: monotonic instants: the last lost connection, the open transaction's begin
         self._lost_at = self._began_at = 0.0
+        #: seconds each step of the last batch took (events delivered, the other records
+        #: delivered, offsets sent, committed), for the log of a slow batch
+        self.steps: dict[str, float] = {}
         # Fences an earlier incarnation with the same id and aborts what it left open.
         self._hung = False
         self._producer.init_transactions(timeout_s)
@@ -150,10 +155,12 @@ class BatchWriter:
                 on_delivery=functools.partial(delivered, changelog_written),
             )
 
+        self.steps = {}
         try:
             self._began_at = time.monotonic()
             self._producer.begin_transaction()
             self._write_events(decision, delivered, failures)
+            self._step("events")
             for answer in decision.answers:
                 if answer.dead_letter is not None:
                     record = answer.record
@@ -184,13 +191,16 @@ class BatchWriter:
                 for key in keys:
                     to_changelog(partition, key, None)
             self._flush(failures)
+            self._step("records")
             self._bounded(
                 "send_offsets_to_transaction",
                 lambda: self._producer.send_offsets_to_transaction(
                     offsets, group_metadata, self.timeout_s
                 ),
             )
+            self._step("offsets")
             self._commit()
+            self._step("commit")
         except KafkaException as exc:
             self._abort_after(exc.args[0])
         except AbortedError as exc:
@@ -266,6 +276,9 @@ class BatchWriter:
                     continue
                 raise
 
+    def _step(self, name: str) -> None:
+        self.steps[name] = time.monotonic() - self._began_at - sum(self.steps.values())
+
     def _on_error(self, err: KafkaError) -> None:
         """librdkafka's client-level errors (served by ``poll``): note a lost connection."""
         if err.code() in _CONNECTION_LOST:
@@ -281,8 +294,10 @@ class BatchWriter:
         the producer (which reports lost connections). The producer is given up
         (:class:`FencedError`) when the call has not returned ``LOST_GRACE_S``
         after it began although a broker connection was lost during the
-        transaction (the hang's cause is known: waiting longer only delays the
-        answers), or ``HUNG_GRACE_S`` after its own timeout in any case. The
+        transaction or in the ``RECENT_LOSS_S`` before it (the hang's likely cause
+        is known: waiting longer only delays the answers, and a new producer
+        waits for the new coordinator just as well), or ``HUNG_GRACE_S`` after
+        its own timeout in any case. The
         processor then builds its clients afresh, and the new producer's
         ``init_transactions`` fences this one and aborts its open transaction, so
         nothing of the batch is visible and the batch is read again from the
@@ -306,8 +321,8 @@ class BatchWriter:
             waited = time.monotonic() - began
             if waited >= self.timeout_s + HUNG_GRACE_S:
                 why = "the coordinator's broker is gone; librdkafka#5456"
-            elif waited >= LOST_GRACE_S and self._lost_at >= self._began_at:
-                why = "a broker connection was lost during the transaction"
+            elif waited >= LOST_GRACE_S and self._lost_at >= self._began_at - RECENT_LOSS_S:
+                why = "a broker connection was lost during the transaction or just before"
             else:
                 continue
             if outcome[0] is not _PENDING:

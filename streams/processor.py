@@ -80,6 +80,8 @@ __all__ = ["ROLE", "CommandProcessor"]
 log = logging.getLogger(__name__)
 
 ROLE = PROCESSOR
+#: A batch slower than this is logged with the time of each of its steps.
+SLOW_BATCH_S = 1.0
 
 
 class CommandProcessor:
@@ -132,6 +134,7 @@ class CommandProcessor:
 
     def _open(self) -> None:
         s = self.settings
+        began = time.monotonic()
         self._writer = BatchWriter(
             kafka_config(s),
             self.instance,
@@ -156,6 +159,7 @@ class CommandProcessor:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
+        log.info("%s: Kafka clients ready in %.1f s", self.instance, time.monotonic() - began)
 
     def _consumer_config(self, group: str) -> dict[str, Any]:
         return {
@@ -224,11 +228,24 @@ class CommandProcessor:
             )
         except AbortedError as exc:
             metrics.TRANSACTIONS.labels("aborted").inc()
-            log.warning("%s: batch aborted (%s); reading it again", self.instance, exc)
+            log.warning(
+                "%s: batch aborted (%s) after %s; reading it again",
+                self.instance,
+                exc,
+                self._steps(),
+            )
             self._rewind(first)
             self._backoff()
             return
         self._failures = 0
+        if time.perf_counter() - began > SLOW_BATCH_S:
+            log.warning(
+                "%s: a batch of %d commands took %.1f s: %s",
+                self.instance,
+                len(records),
+                time.perf_counter() - began,
+                self._steps(),
+            )
         metrics.TRANSACTIONS.labels("committed").inc()
         for partition, (changes, checkpoint) in written.items():
             owned = self._owned.get(partition)
@@ -240,6 +257,11 @@ class CommandProcessor:
                 owned.position = tp.offset
         assert self._consumer is not None
         record_batch(self._consumer, self.topics.commands, decision, records, began)
+
+    def _steps(self) -> str:
+        """The last batch's steps, for the log: ``events 0.01 s, records 5.20 s, ...``."""
+        assert self._writer is not None
+        return ", ".join(f"{k} {v:.2f} s" for k, v in self._writer.steps.items()) or "no step"
 
     # ------------------------------------------------------------------ schedules
 

@@ -126,9 +126,10 @@ class Kafka(Service):
                     f"min.insync.replicas={isr}",
                     "group.initial.rebalance.delay.ms=0",
                     # A broker that died without a word is fenced (its partitions
-                    # led elsewhere) after this long; loopback heartbeats are cheap.
-                    "broker.heartbeat.interval.ms=1000",
-                    "broker.session.timeout.ms=5000",
+                    # led elsewhere) after this long; loopback heartbeats are cheap
+                    # (Kafka's 9 s would hold every write to its partitions that long).
+                    "broker.heartbeat.interval.ms=500",
+                    "broker.session.timeout.ms=3000",
                     "message.max.bytes=1048588",
                     "",
                 ]

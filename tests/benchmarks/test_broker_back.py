@@ -6,7 +6,8 @@ broker is killed with kill -9, stays away for a few seconds, and is started
 again by the stack's own code; the instant that returns (the broker answers
 on its port) is "healthy". From then on a client does what any HTTP client
 would: it sends one command, waits for its answer (``timeout_s=30``, so no 202
-hides a slow answer), then sends the next. Printed per round: when the first
+hides a slow answer), then sends the next, through the outage too
+(:mod:`tests.fixtures.http_probe`). Printed per round: when the first
 command sent after "healthy" was answered, and the floor beside it, a bare
 producer's first acknowledged record after "healthy" (the broker itself taking
 writes again). The target: the first command answered within 5 s of healthy.
@@ -26,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import httpx
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -36,6 +36,7 @@ from ops.stack.process import port_is_open
 from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
 from tests.fixtures.apis import api_process
+from tests.fixtures.http_probe import HttpProbe
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker, free_port_block
@@ -66,37 +67,6 @@ def first_ack_after(settings: Settings, topic: str, healthy: float) -> float:
     return time.monotonic() - healthy
 
 
-def probe_http(
-    url: str, token: str, healthy: float, round_: int, until_s: float
-) -> list[tuple[float, float, int]]:
-    """One command at a time from ``healthy`` for ``until_s`` s: (sent, answered, status)
-    in seconds since healthy."""
-    probes: list[tuple[float, float, int]] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-        n = 0
-        while time.monotonic() - healthy < until_s:
-            n += 1
-            sent = time.monotonic() - healthy
-            try:
-                answer = http.post(
-                    "/commands/register-product",
-                    params={"timeout_s": 30},
-                    json={
-                        "sku": f"BACK-{round_}-{n}",
-                        "data": {"name": "after the broker"},
-                        "command_id": f"back-{round_}-{n}",
-                    },
-                )
-                status = answer.status_code
-            except httpx.HTTPError:
-                status = 0
-            probes.append((sent, time.monotonic() - healthy, status))
-            if status != 200:
-                time.sleep(0.1)
-    return probes
-
-
 def test_commands_answered_again_after_the_broker_is_back(
     module_settings: Settings,
     settings: Settings,
@@ -112,8 +82,10 @@ def test_commands_answered_again_after_the_broker_is_back(
     load = SteadyLoad(module_settings, total=300 * 120, skus=600, rate=300, seed=47).start()
     lines = [f"broker kill -9, back after {OUTAGE_S:.0f} s, raw load at {load.rate:.0f}/s:"]
     firsts: list[float] = []
-    with api_process(module_settings, "commands", port):
-        url = f"http://127.0.0.1:{port}"
+    with (
+        api_process(module_settings, "commands", port),
+        HttpProbe(f"http://127.0.0.1:{port}", token, "BACK") as http,
+    ):
         for round_ in range(1, ROUNDS + 1):
             while load.done < round_ * 3_000:
                 time.sleep(0.05)
@@ -126,24 +98,16 @@ def test_commands_answered_again_after_the_broker_is_back(
             finally:
                 manager.up(settings, ["kafka"])
             healthy = time.monotonic()
-            floors: list[float] = []
-            floor = threading.Thread(
-                target=lambda out=floors, at=healthy: out.append(
-                    first_ack_after(settings, topic, at)
-                )
-            )
-            floor.start()
-            probes = probe_http(url, token, healthy, round_, until_s=20)
-            floor.join(60)
-            answered = [p for p in probes if p[2] == 200]
-            first = answered[0][1] if answered else float("nan")
-            firsts.append(first)
+            floor = first_ack_after(settings, topic, healthy)
+            time.sleep(15)
+            first = http.first_answered_after(healthy)
+            assert first is not None, "no command answered after the broker came back"
+            firsts.append(first.answered - healthy)
             lines.append(
-                f"  round {round_}: first command answered {first:.1f} s after healthy "
-                f"(sent at {probes[0][0]:.2f} s; {len(probes)} sent, statuses "
-                f"{sorted({p[2] for p in probes})}); bare producer's first ack "
-                f"{floors[0] if floors else float('nan'):.2f} s; the first five: "
-                + ", ".join(f"{s:.1f}->{a:.1f} {c}" for s, a, c in probes[:5])
+                f"  round {round_}: the first command sent after healthy (at "
+                f"{first.sent - healthy:.2f} s) answered {first.answered - healthy:.1f} s "
+                f"after healthy; a bare producer's first ack {floor:.2f} s; longest wait "
+                f"for an answer since {http.longest_wait(healthy):.1f} s"
             )
     load.join(timeout_s=load.total / load.rate + 300)
     counts = check_exactly_once(module_settings, load, answers)

@@ -10,7 +10,10 @@ the topics module. Under a steady load, kill -9 of the broker that leads the
 most partitions: producing goes on once leaders are elected, the processor and
 both projections go on, the broker comes back and catches up; at the end the
 log is exact (no command lost, no event twice, no fork) and both read models
-equal the fold of the log. Printed: the longest pause a producer saw.
+equal the fold of the log. Printed: the longest pause a producer saw, and
+through the HTTP command API (one command at a time, as a user sends them,
+:mod:`tests.fixtures.http_probe`) how long after the kill the first command
+sent after it was answered.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from producers import commands as c
 from producers.client import CommandClient
 from schemas.config.settings import Settings
 from schemas.topics import Topics
+from tests.fixtures.apis import api_process
+from tests.fixtures.http_probe import HttpProbe
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
-from tests.fixtures.workers import ALL_ROLES, Worker, module_scope
+from tests.fixtures.workers import ALL_ROLES, Worker, free_port_block, module_scope
 
 pytestmark = pytest.mark.long
 
@@ -124,7 +129,30 @@ def test_a_broker_killed_under_load(
     """The processor's group coordinator is killed too: its consumer must rejoin
     through the new coordinator (librdkafka may call the old static member fenced)."""
     seed = 41 if victim.startswith("leader") else 42
-    load = SteadyLoad(module_settings, total=12_000, skus=600, rate=300, seed=seed).start()
+    port = free_port_block(1)
+    token = module_settings.api_token.get_secret_value()
+    with (
+        api_process(module_settings, "commands", port),
+        HttpProbe(f"http://127.0.0.1:{port}", token, f"HTTP-{seed}") as http,
+    ):
+        load = SteadyLoad(module_settings, total=12_000, skus=600, rate=300, seed=seed).start()
+        killed, node, led = kill_under_load(cluster, module_settings, load, victim)
+    counts = check_exactly_once(module_settings, load, answers)
+    assert_read_models_equal_oracle(module_settings, load.skus)
+    assert http.first_answered_after(killed) is not None, "no HTTP command answered after"
+    print(
+        f"\nkill -9 of kafka-{node} ({victim}; leading {led} partitions) during {load.total} commands "
+        f"at {load.rate:.0f}/s over 3 brokers: {counts}; longest pause a producer saw: "
+        f"{load.longest_pause():.2f} s; through the HTTP API, one command at a time: the "
+        f"longest wait for an answer after the kill {http.longest_wait(killed):.1f} s"
+    )
+
+
+def kill_under_load(
+    cluster: Settings, module_settings: Settings, load: SteadyLoad, victim: str
+) -> tuple[float, int, int]:
+    """Kill the victim broker once a third of the load is in, start it again at two
+    thirds, wait for the load's end; (the kill's monotonic instant, node, partitions led)."""
     while load.done < 4_000:
         time.sleep(0.05)
     if victim.startswith("leader"):
@@ -143,11 +171,4 @@ def test_a_broker_killed_under_load(
     assert time.monotonic() - killed < 120
     manager.up(cluster, [broker.name])  # ... and through its return
     load.join(timeout_s=load.total / load.rate + 300)
-
-    counts = check_exactly_once(module_settings, load, answers)
-    assert_read_models_equal_oracle(module_settings, load.skus)
-    print(
-        f"\nkill -9 of kafka-{node} ({victim}; leading {led} partitions) during {load.total} commands "
-        f"at {load.rate:.0f}/s over 3 brokers: {counts}; longest pause a producer saw: "
-        f"{load.longest_pause():.2f} s"
-    )
+    return killed, node, led
