@@ -17,13 +17,14 @@ would) and followed, without instrumenting eventcart, through:
 - **searchable**: a search (not a get) finds the search positions past it, i.e.
   an index refresh has made the batch searchable.
 
-Watchers poll the stores every 5 ms and consume both topics on their own
+Watchers poll the stores every 10 ms and consume both topics on their own
 threads; each hop's time is the first instant it was seen, minus the instant the
 command was produced. Shared by the timeline benchmark.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 import uuid
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 from psycopg import sql
 
 from producers import commands as c
@@ -44,6 +45,10 @@ from schemas.config.connections import elasticsearch_options, kafka_config, post
 from schemas.config.settings import Settings
 from schemas.topics import Topics
 
+#: how often the stores are asked (as the outside measurement: every 10 ms)
+POLL_S = 0.01
+#: the hops seen in the stores, polled
+STORE_HOPS = ("pricing applied", "search written", "searchable")
 HOPS = (
     "acked",
     "decided",
@@ -72,6 +77,9 @@ class Timeline:
         self.topics = Topics.from_settings(settings)
         self.commands: dict[str, Stamps] = {}
         self.by_position: dict[tuple[int, int], Stamps] = {}
+        #: per store hop and partition, the offsets not seen there yet, sorted: a poll
+        #: stamps what a checkpoint passed in time proportional to that, not to the backlog
+        self.waiting: dict[str, dict[int, list[int]]] = {hop: {} for hop in STORE_HOPS}
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.producer = Producer(producer_config(settings) | {"linger.ms": 0})
@@ -139,7 +147,7 @@ class Timeline:
         # Delivery reports are served by poll(): polled all the time, an ack is stamped
         # when it arrives, not at the next send (100 ms later at 10/s).
         while not self.stop.is_set():
-            self.producer.poll(0.001)
+            self.producer.poll(0.05)  # returns as soon as a report is served
 
     def _consumer(self, topic: str) -> Consumer:
         consumer = Consumer(
@@ -148,7 +156,9 @@ class Timeline:
                 **{
                     "group.id": f"timeline-{uuid.uuid4()}",
                     "isolation.level": "read_committed",
-                    "fetch.wait.max.ms": 5,
+                    # a fetch returns as soon as a record is there: waiting long costs no
+                    # latency, while 5 ms made the watchers a load on the broker
+                    "fetch.wait.max.ms": 100,
                     "enable.auto.commit": False,
                 },
             )
@@ -165,7 +175,10 @@ class Timeline:
         consumer = self._consumer(topic)
         try:
             while not self.stop.is_set():
-                for message in consumer.consume(500, timeout=0.05):
+                # What is there now, else the first record to arrive: consume(n, t) waits
+                # for n records or t, which stamped every hop up to 50 ms late.
+                messages = consumer.consume(500, timeout=0) or consumer.consume(1, timeout=0.05)
+                for message in messages:
                     now = time.time()
                     partition, offset = message.partition(), message.offset()
                     if message.error() is None and partition is not None and offset is not None:
@@ -183,8 +196,7 @@ class Timeline:
                     return
                 stamps.at["answered"] = now
                 for position in result.get("positions") or []:
-                    stamps.position = (position["partition"], position["offset"])
-                    self.by_position[stamps.position] = stamps
+                    self._await((position["partition"], position["offset"]), stamps)
 
         self._follow(self.topics.results, handle)
 
@@ -196,8 +208,7 @@ class Timeline:
                 if stamps is not None:
                     stamps.at["event visible"] = now
                     stamps.at["decided"] = ts_ms / 1000
-                    stamps.position = (partition, offset)
-                    self.by_position[(partition, offset)] = stamps
+                    self._await((partition, offset), stamps)
 
         self._follow(self.topics.events, handle)
 
@@ -211,21 +222,38 @@ class Timeline:
             Elasticsearch(**elasticsearch_options(settings)) as es,
         ):
             while not self.stop.is_set():
-                found = {
-                    "pricing applied": {int(p): int(o) for p, o in pg.execute(query).fetchall()},
-                    "search written": applied_now(es, settings.search_index, settings.partitions),
-                    "searchable": _searchable(es, settings.search_index),
-                }
+                try:
+                    found = {
+                        "pricing applied": {
+                            int(p): int(o) for p, o in pg.execute(query).fetchall()
+                        },
+                        "search written": applied_now(
+                            es, settings.search_index, settings.partitions
+                        ),
+                        "searchable": _searchable(es, settings.search_index),
+                    }
+                except (psycopg.Error, ApiError):  # a store not made yet: look again
+                    time.sleep(0.1)
+                    continue
                 now = time.time()
                 with self.lock:
                     for hop, offsets in found.items():
-                        for (partition, offset), stamps in self.by_position.items():
-                            if hop not in stamps.at and offsets.get(partition, -1) >= offset:
-                                stamps.at[hop] = now
-                    done = [k for k, s in self.by_position.items() if "searchable" in s.at]
-                    for key in done:
-                        del self.by_position[key]
-                time.sleep(0.005)
+                        for partition, waiting in self.waiting[hop].items():
+                            passed = bisect.bisect_right(waiting, offsets.get(partition, -1))
+                            for offset in waiting[:passed]:
+                                self.by_position[(partition, offset)].at[hop] = now
+                            del waiting[:passed]
+                time.sleep(POLL_S)
+
+    def _await(self, position: tuple[int, int], stamps: Stamps) -> None:
+        """Watch for the event at ``position`` in the stores (once; under the lock)."""
+        stamps.position = position
+        if position in self.by_position:
+            return
+        self.by_position[position] = stamps
+        partition, offset = position
+        for hop in STORE_HOPS:
+            bisect.insort(self.waiting[hop].setdefault(partition, []), offset)
 
 
 def _searchable(es: Elasticsearch, alias: str) -> dict[int, int]:
