@@ -72,7 +72,7 @@ from streams.kafka_errors import ends_the_client
 from streams.membership import static_member
 from streams.owned_partition import OwnedPartition
 from streams.processor_firing import DueFiring
-from streams.processor_metrics import record_batch
+from streams.processor_metrics import describe_steps, record_batch
 from streams.processor_store import PartitionStore
 
 __all__ = ["ROLE", "CommandProcessor"]
@@ -80,8 +80,6 @@ __all__ = ["ROLE", "CommandProcessor"]
 log = logging.getLogger(__name__)
 
 ROLE = PROCESSOR
-#: A batch slower than this is logged with the time of each of its steps.
-SLOW_BATCH_S = 1.0
 
 
 class CommandProcessor:
@@ -228,24 +226,12 @@ class CommandProcessor:
             )
         except AbortedError as exc:
             metrics.TRANSACTIONS.labels("aborted").inc()
-            log.warning(
-                "%s: batch aborted (%s) after %s; reading it again",
-                self.instance,
-                exc,
-                self._steps(),
-            )
+            steps = describe_steps(self._writer.steps)
+            log.warning("%s: batch aborted (%s) after %s; reading again", self.instance, exc, steps)
             self._rewind(first)
             self._backoff()
             return
         self._failures = 0
-        if time.perf_counter() - began > SLOW_BATCH_S:
-            log.warning(
-                "%s: a batch of %d commands took %.1f s: %s",
-                self.instance,
-                len(records),
-                time.perf_counter() - began,
-                self._steps(),
-            )
         metrics.TRANSACTIONS.labels("committed").inc()
         for partition, (changes, checkpoint) in written.items():
             owned = self._owned.get(partition)
@@ -256,12 +242,9 @@ class CommandProcessor:
             if owned is not None:
                 owned.position = tp.offset
         assert self._consumer is not None
-        record_batch(self._consumer, self.topics.commands, decision, records, began)
-
-    def _steps(self) -> str:
-        """The last batch's steps, for the log: ``events 0.01 s, records 5.20 s, ...``."""
-        assert self._writer is not None
-        return ", ".join(f"{k} {v:.2f} s" for k, v in self._writer.steps.items()) or "no step"
+        record_batch(
+            self._consumer, self.topics.commands, decision, records, began, self._writer.steps
+        )
 
     # ------------------------------------------------------------------ schedules
 
