@@ -70,7 +70,7 @@ from streams.command_batch import (
 )
 from streams.kafka_errors import ends_the_client
 from streams.membership import static_member
-from streams.owned_partition import OwnedPartition
+from streams.owned_partition import OwnedPartition, committed_positions
 from streams.processor_firing import DueFiring
 from streams.processor_metrics import describe_steps, record_batch
 from streams.processor_store import PartitionStore
@@ -80,6 +80,10 @@ __all__ = ["ROLE", "CommandProcessor"]
 log = logging.getLogger(__name__)
 
 ROLE = PROCESSOR
+#: Seconds an assigned partition may go without a known committed offset (a previous
+#: owner's transaction holds it at most the transaction timeout) before the clients
+#: are built afresh.
+READY_S = 30.0
 
 
 class CommandProcessor:
@@ -114,7 +118,13 @@ class CommandProcessor:
                 while not self._stopping.is_set():
                     self._step()
             except FencedError as exc:
-                log.error("%s: %s; starting the Kafka clients afresh", self.instance, exc)
+                steps = describe_steps(self._writer.steps) if self._writer else "no step"
+                log.error(
+                    "%s: %s (the batch's steps: %s); starting the Kafka clients afresh",
+                    self.instance,
+                    exc,
+                    steps,
+                )
                 self._backoff()
             except Exception:
                 # Kafka unreachable for longer than a call waits, a store that cannot
@@ -202,7 +212,11 @@ class CommandProcessor:
     def _step(self) -> None:
         messages = self._take()
         if messages:
+            began = time.monotonic()
             self._batch(messages)
+            pause = self.settings.processor_batch_interval_ms / 1000 - (time.monotonic() - began)
+            if pause > 0:
+                self._stopping.wait(pause)
         self._fire()
 
     def _batch(self, messages: list[Message]) -> None:
@@ -262,41 +276,32 @@ class CommandProcessor:
 
     def _make_ready(self) -> None:
         """Fetch the committed offsets of owned partitions not known yet, then restore
-        them: a partition with schedules but no commands must fire too.
-
-        ``committed`` (read committed: KIP-447's require_stable) returns only once
-        no transaction of a previous owner holds offsets of these partitions, so
-        the restore that follows sees every changelog record it wrote: what it
-        fired is not fired again.
+        them: a partition with schedules but no commands must fire too. The fetch
+        waits out a previous owner's transaction (``committed_positions``), so the
+        restore that follows sees every changelog record it wrote: what it fired is
+        not fired again.
         """
         pending = [p for p, owned in self._owned.items() if owned.position is None]
         if not pending or time.monotonic() < self._ready_retry_at:
             return
+        stuck = [p for p in pending if time.monotonic() - self._owned[p].assigned_at > READY_S]
+        if stuck:
+            # Seen once in a rolling restart: a partition assigned, its committed offset
+            # never known, nothing consumed from it. A transaction holding its offsets
+            # would have timed out by now; fresh clients fetch the offsets afresh.
+            raise FencedError(f"no committed offset known for partitions {stuck} in {READY_S} s")
         assert self._consumer is not None
-        topic = self.topics.commands
         try:
-            found = self._consumer.committed([TopicPartition(topic, p) for p in pending], 10)
-            for tp in found:
-                owned = self._owned.get(tp.partition)
-                if tp.error is not None:
-                    log.warning(
-                        "%s: committed offset of partition %d: %s",
-                        self.instance,
-                        tp.partition,
-                        tp.error,
-                    )
-                if owned is None or owned.position is not None or tp.error is not None:
-                    continue
-                offset = tp.offset
-                if offset < 0:  # nothing committed yet: from the start, as the consumer reads
-                    offset, _ = self._consumer.get_watermark_offsets(
-                        TopicPartition(topic, tp.partition), timeout=10
-                    )
-                self._restored(tp.partition)
-                owned.position = offset
+            known = committed_positions(self._consumer, self.topics.commands, pending)
         except KafkaException as exc:
             log.warning("%s: committed offsets not known yet: %s", self.instance, exc)
             self._ready_retry_at = time.monotonic() + 1.0
+            return
+        for partition, offset in known.items():
+            owned = self._owned.get(partition)
+            if owned is not None and owned.position is None:
+                self._restored(partition)
+                owned.position = offset
 
     def _take(self) -> list[Message]:
         """What the consumer has now, up to a batch; or wait briefly for the first record.

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # --- stream workers ----------------------------------------------------
     worker_id: str = "0"
     processor_batch_max: int = 5000
+    # A batch starts at least this long after the one before: fewer, larger transactions
+    # under load (each costs the broker markers on every partition it wrote); 0: at once.
+    processor_batch_interval_ms: int = Field(default=0, ge=0, le=1000)
     # Static membership (processor and projections): a restarted worker keeps its
     # partitions; one that does not come back loses them after this long.
     session_timeout_ms: int = 10_000

@@ -165,6 +165,7 @@ def kill_under_load(
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
+    print(f"\nkafka-{node} killed at {time.strftime('%H:%M:%S')} (for the workers' logs)")
     wait_until(lambda: not port_is_open(broker.port), 30, "the broker gone")
     while load.done < 8_000:  # the load runs on without it ...
         time.sleep(0.05)
