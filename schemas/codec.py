@@ -125,6 +125,8 @@ def _validate(validator: registry.Validator, message: Mapping[str, Any]) -> None
 _COMMAND_VERSIONS = {t: (v,) for t, v in registry.CURRENT_COMMAND_VERSIONS.items()}
 _EVENT_VERSIONS = {t: registry.event_versions(t) for t in registry.EVENT_TYPES}
 _CURRENT_EVENTS = {t: (v,) for t, v in registry.CURRENT_EVENT_VERSIONS.items()}
+#: The validators of the command types met so far, by (type, current version).
+_COMMAND_VALIDATORS: dict[tuple[Any, Any], registry.Validator] = {}
 
 
 def validate_command(command: Mapping[str, Any]) -> None:
@@ -134,8 +136,18 @@ def validate_command(command: Mapping[str, Any]) -> None:
     Commands are validated strictly at the current version only: a client that sends
     an older or newer shape gets a clear ``unknown_version`` answer instead of a guess.
     """
-    type_, version = _check_type_and_version(command, _COMMAND_VERSIONS, "command")
-    _validate(registry.command_validator(type_, version), command)
+    version = command.get("schema_version")
+    # The common case in one lookup; anything else gets the checks and their errors.
+    # (``type(...) is int``: True == 1 would otherwise find version 1's validator.)
+    validator = (
+        _COMMAND_VALIDATORS.get((command.get("type"), version)) if type(version) is int else None
+    )
+    if validator is None:
+        type_, version = _check_type_and_version(command, _COMMAND_VERSIONS, "command")
+        validator = _COMMAND_VALIDATORS[(type_, version)] = registry.command_validator(
+            type_, version
+        )
+    _validate(validator, command)
 
 
 def decode_command(raw: bytes | bytearray | memoryview | str) -> dict[str, Any]:
