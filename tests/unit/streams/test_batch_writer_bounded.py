@@ -1,4 +1,5 @@
-"""A transactional call that never returns gives the producer up, never the processor.
+"""A hung transactional call, or records undelivered after a lost connection, give the
+producer up, never the processor.
 
 librdkafka can block in ``send_offsets_to_transaction`` past its own timeout when
 the group coordinator's broker dies (seen in the three-broker test: the processor
@@ -15,7 +16,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from streams import batch_writer
-from streams.batch_writer import BatchWriter, FencedError
+from streams.batch_writer import AbortedError, BatchWriter, FencedError
 
 
 class Polled:
@@ -34,7 +35,7 @@ def writer(timeout_s: float = 0.1) -> BatchWriter:
     made.timeout_s = timeout_s
     made._hung = False
     made._producer = Polled()  # type: ignore[assignment]
-    made._lost_at = made._began_at = 0.0
+    made._lost_at, made._began_at = float("-inf"), 0.0
     return made
 
 
@@ -89,4 +90,36 @@ def test_a_connection_lost_long_before_the_transaction_changes_nothing(
     w._on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN))
     w._began_at = time.monotonic() + batch_writer.RECENT_LOSS_S + 1  # long after the loss
     w._bounded("commit_transaction", lambda: time.sleep(0.3))
+    assert not w._hung
+
+
+class Undelivered(Polled):
+    """A producer whose records are never delivered (their leader's broker is gone)."""
+
+    def flush(self, timeout: float) -> int:
+        time.sleep(min(timeout, 0.01))
+        return 1
+
+
+def test_undelivered_records_after_a_lost_connection_give_the_producer_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Waiting through this producer for the new leader and coordinator is slower than a
+    new producer finding them: give it up, do not wait out the transaction timeout."""
+    monkeypatch.setattr(batch_writer, "LOST_GRACE_S", 0.1)
+    w = writer(timeout_s=30)
+    w._producer = Undelivered()  # type: ignore[assignment]
+    w._began_at = time.monotonic()
+    w._on_error(KafkaError(KafkaError._TRANSPORT))
+    with pytest.raises(FencedError, match="records not delivered"):
+        w._flush([])
+    assert w._hung  # close() will not wait for its queue
+
+
+def test_undelivered_records_without_a_lost_connection_abort_the_batch() -> None:
+    w = writer(timeout_s=0.2)
+    w._producer = Undelivered()  # type: ignore[assignment]
+    w._began_at = time.monotonic()
+    with pytest.raises(AbortedError, match="not delivered in time"):
+        w._flush([])
     assert not w._hung
