@@ -39,6 +39,9 @@ from schemas.config.settings import Settings, get_settings
 from schemas.errors import ContractError
 from schemas.topics import Topics
 
+#: Seconds a topic the brokers call unknown is waited for before a send fails.
+UNKNOWN_TOPIC_GRACE_S = 5.0
+
 
 class CommandTimeoutError(TimeoutError):
     """No answer in time. The command may still be processed; resending it is safe."""
@@ -207,12 +210,23 @@ class CommandClient:
         if len(value) > codec.MAX_MESSAGE_BYTES:
             raise ContractError("$", "size", f"command is {len(value)} bytes, over the limit")
         key = str(command["sku"]).encode()
+        unknown_since: float | None = None
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
                 return
             except BufferError:  # local queue full: let it drain, then go on
                 self._producer.poll(0.05)
+            except KafkaException as exc:
+                # A broker that has just restarted can say for a moment that a topic
+                # does not exist (its metadata is not loaded yet): wait for the next
+                # metadata a few seconds before believing it.
+                if exc.args[0].code() != KafkaError._UNKNOWN_TOPIC:
+                    raise
+                unknown_since = unknown_since or time.monotonic()
+                if time.monotonic() - unknown_since > UNKNOWN_TOPIC_GRACE_S:
+                    raise
+                self._producer.poll(0.1)
 
     def submit(
         self, command: Mapping[str, Any], acked: Future[None] | None = None

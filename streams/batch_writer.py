@@ -79,6 +79,7 @@ class BatchWriter:
         role: str,
         *,
         timeout_s: float,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.topics, self.role, self.timeout_s = topics, role, timeout_s
         self._producer = Producer(
@@ -105,19 +106,36 @@ class BatchWriter:
         #: seconds each step of the last batch took (events delivered, the other records
         #: delivered, offsets sent, committed), for the log of a slow batch
         self.steps: dict[str, float] = {}
-        # Fences an earlier incarnation with the same id and aborts what it left open.
         self._hung = False
-        self._producer.init_transactions(timeout_s)
+        self._init(stopping or threading.Event())
+
+    def _init(self, stopping: threading.Event) -> None:
+        """Fence an earlier incarnation with the same id and abort what it left open.
+
+        A call that times out (no broker, no coordinator yet) is resumed on this same
+        producer, never left to a new one: librdkafka goes on with it in the
+        background, and if it completed after a newer producer's it would fence that
+        one (seen after a broker restart: the processor fenced by itself).
+        """
+        while True:
+            try:
+                self._producer.init_transactions(min(self.timeout_s, 2.0))
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if not err.retriable() or stopping.is_set():
+                    raise
+                log.info("transactions not initialised yet (%s); resuming", err)
 
     def close(self) -> None:
         """Deliver what can be delivered; a fenced producer has nothing to deliver, and a
         hung one is left as it is (its successor's ``init_transactions`` fences it and
-        aborts its open transaction)."""
+        aborts its open transaction). Never raises: closing is what a failure does."""
         if self._hung:
             return
         try:
             self._producer.flush(5)
-        except KafkaException as exc:
+        except Exception as exc:  # confluent-kafka can raise SystemError from a callback
             log.info("closing the transactional producer: %s", exc)
 
     def write(

@@ -149,6 +149,7 @@ class CommandProcessor:
             self.topics,
             ROLE,
             timeout_s=s.processor_transaction_timeout_ms / 1000,
+            stopping=self._stopping,
         )
         self._reader = Consumer(
             self._consumer_config(group=f"{self.group}-restore")
@@ -188,10 +189,10 @@ class CommandProcessor:
             if client is not None:
                 try:
                     client.close()
-                except (KafkaException, RuntimeError) as exc:
+                except Exception as exc:  # closing is what a failure does: never raise
                     log.warning("%s: closing a consumer: %s", self.instance, exc)
         if self._writer is not None:
-            self._writer.close()
+            self._writer.close()  # never raises: a failure in closing must not end the loop
         self._consumer = self._reader = self._writer = None
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
