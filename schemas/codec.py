@@ -128,12 +128,22 @@ def _validate(validator: registry.Validator, message: Mapping[str, Any]) -> None
 _COMMAND_VERSIONS = {t: (v,) for t, v in registry.CURRENT_COMMAND_VERSIONS.items()}
 _EVENT_VERSIONS = {t: registry.event_versions(t) for t in registry.EVENT_TYPES}
 _CURRENT_EVENTS = {t: (v,) for t, v in registry.CURRENT_EVENT_VERSIONS.items()}
+
+
+def _integers(properties: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of integer-typed properties (``"type": "integer"`` or a list with it)."""
+    return tuple(
+        name
+        for name, spec in properties.items()
+        if spec.get("type") == "integer" or "integer" in (spec.get("type") or ())
+    )
+
+
 #: The command envelope's integer properties other than schema_version (an int by then).
 _ENVELOPE_INTEGERS = tuple(
     name
-    for name, spec in registry.load_document("envelope/command.json")["properties"].items()
-    if "integer" in (spec.get("type") if isinstance(spec.get("type"), list) else [spec.get("type")])
-    and name != "schema_version"
+    for name in _integers(registry.load_document("envelope/command.json")["properties"])
+    if name != "schema_version"
 )
 #: The validators of the command types met so far, by (type, current version).
 _COMMAND_VALIDATORS: dict[tuple[Any, Any], registry.Validator] = {}

@@ -1,6 +1,7 @@
-"""The ceilings read-model benchmarks compare against: the final state, written straight in.
+"""The ceilings benchmarks compare against: what the stores and clients do at best.
 
-Search: the final document of every SKU, bulk-loaded with the client's bulk
+Producing: pre-encoded records handed to librdkafka as fast as it takes them
+(optionally each after a check, e.g. its schema validation). Search: the final document of every SKU, bulk-loaded with the client's bulk
 helper into a fresh index with the same mapping. Pricing: the final rows,
 COPYed into freshly migrated tables. Both take the final state from the same
 pure projection code, so only the writing differs.
@@ -9,9 +10,11 @@ pure projection code, so only the writing differs.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from confluent_kafka import Producer
 from elasticsearch import Elasticsearch, helpers
 from psycopg import sql
 
@@ -20,6 +23,29 @@ from read_models.pricing.rows import plan
 from read_models.projection import PositionedEvent
 from read_models.search.document import fold
 from read_models.search.mapping import index_body
+
+
+def produce_seconds(
+    producer: Producer,
+    topic: str,
+    payloads: Sequence[tuple[bytes, bytes]],
+    checks: Sequence[Callable[[], object]] | None = None,
+) -> float:
+    """Seconds to produce ``(key, value)`` pairs and have every one delivered; with
+    ``checks``, the i-th runs before the i-th record is produced."""
+    began = time.perf_counter()
+    for i, (key, value) in enumerate(payloads):
+        if checks is not None:
+            checks[i]()
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:  # the local queue is full: let it drain
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(120)
+    return time.perf_counter() - began
 
 
 def bulk_load_seconds(es: Elasticsearch, index: str, events: list[dict[str, Any]]) -> float:

@@ -21,23 +21,20 @@ local broker: nothing else may use the stack meanwhile).
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from ops.stack import manager
-from ops.stack.process import port_is_open
 from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
 from tests.fixtures.apis import api_process
 from tests.fixtures.http_probe import HttpProbe
-from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
+from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, kill9
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker, free_port_block
 
@@ -61,8 +58,13 @@ def first_ack_after(settings: Settings, topic: str, healthy: float) -> float:
     """Seconds from ``healthy`` to a bare producer's first acknowledged record."""
     producer = Producer(kafka_config(settings, **{"acks": "all", "linger.ms": 0}))
     acked = threading.Event()
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            acked.set()
+
     while not acked.is_set():
-        producer.produce(topic, b"probe", on_delivery=lambda err, _m: err or acked.set())
+        producer.produce(topic, b"probe", on_delivery=delivered)
         producer.flush(1)
     return time.monotonic() - healthy
 
@@ -89,11 +91,8 @@ def test_commands_answered_again_after_the_broker_is_back(
         for round_ in range(1, ROUNDS + 1):
             while load.done < round_ * 3_000:
                 time.sleep(0.05)
-            pid = kafka.pid()
-            assert pid is not None
-            os.kill(pid, signal.SIGKILL)
             try:
-                wait_until(lambda: not port_is_open(kafka.port), 30, "the broker gone")
+                kill9(kafka)
                 time.sleep(OUTAGE_S)
             finally:
                 manager.up(settings, ["kafka"])

@@ -35,6 +35,7 @@ from read_models.search.index import ensure_index
 from schemas.config.settings import Settings
 from schemas.topics import Topics
 from streams.catalog import Accepted, ProductState, decide, evolve_all
+from tests.benchmarks.ceilings import produce_seconds
 from tests.benchmarks.test_command_side import catalog_commands
 from tests.fixtures.load import wait_until
 from tests.fixtures.workers import Worker
@@ -97,15 +98,7 @@ def test_whole_system_commands_in_to_documents_and_rows_out(
     topic = Topics.from_settings(module_settings).commands
     payloads = [(cmd["sku"].encode(), orjson.dumps(cmd)) for cmd in commands]
     began = time.perf_counter()
-    for key, value in payloads:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.01)
-    producer.flush(60)
-    produced_s = time.perf_counter() - began
+    produced_s = produce_seconds(producer, topic, payloads)
     done: dict[str, float] = {}
     while len(done) < 2:
         search, pricing = shown(module_settings, es, versions)

@@ -12,8 +12,6 @@ first command answered.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable
 
@@ -21,12 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ops.stack import manager
-from ops.stack.process import port_is_open
 from producers import commands as c
 from producers.client import CommandClient, CommandTimeoutError
 from producers.http_api import create_app
 from schemas.config.settings import Settings
-from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
+from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, kill9, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, SKIP_IN_CONTAINERS, Worker, cli
 
@@ -52,11 +49,8 @@ def test_broker_killed_and_back_under_load(
         client.send(c.register_product("PROBE", "probe"), timeout_s=120)
         while load.done < 3_000:
             time.sleep(0.05)
-        pid = kafka.pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
         try:
-            wait_until(lambda: not port_is_open(kafka.port), 30, "the broker gone")
+            kill9(kafka)
             lost_at = time.monotonic()
             # While the broker is away: the API refuses to promise, the client does
             # not hang.

@@ -18,9 +18,7 @@ sent after it was answered.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,14 +28,13 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from ops.stack import manager
-from ops.stack.process import port_is_open
 from producers import commands as c
 from producers.client import CommandClient
 from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.fixtures.apis import api_process
 from tests.fixtures.http_probe import HttpProbe
-from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
+from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, kill9, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker, free_port_block, module_scope
 
@@ -161,12 +158,8 @@ def kill_under_load(
         node = coordinator(module_settings)
         led = leaders(module_settings)[node]
     (broker,) = manager.pick(cluster, [f"kafka-{node}"])
-    pid = broker.pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
+    killed = kill9(broker)
     print(f"\nkafka-{node} killed at {time.strftime('%H:%M:%S')} (for the workers' logs)")
-    wait_until(lambda: not port_is_open(broker.port), 30, "the broker gone")
     while load.done < 8_000:  # the load runs on without it ...
         time.sleep(0.05)
     assert time.monotonic() - killed < 120
