@@ -18,9 +18,11 @@ seconds to catch up before it counts as "stale".
 
 from __future__ import annotations
 
+import math
 import time
+import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -90,23 +92,10 @@ def verify(
         looks = {model.name: stack.enter_context(model.check.open(settings)) for model in chosen}
         seen: set[str] = set()
         for partition, (low, high) in sorted(event_log.end_offsets(settings).items()):
-            part = _fold_partition(settings, chosen, partition, low, high, progress)
-            report.events += sum(len(evs) for evs in part.events.values())
-            seen.update(part.events)
-            for model in chosen:
-                look = looks[model.name]
-                drifts = _compare(model, look, part, report)
-                if repair and drifts:
-                    skus = sorted({d.sku for d in drifts})
-                    expected = {
-                        sku: part.expected[model.name][sku]
-                        for sku in skus
-                        if sku in part.expected[model.name]
-                    }
-                    written = look.replace(expected, {sku: part.events[sku] for sku in expected})
-                    report.repaired[model.name] = report.repaired.get(model.name, 0) + written
-                    drifts = _compare(model, look, part, report, only=skus)
-                report.drifts += drifts
+            slices = max(1, math.ceil((high - low) / settings.verify_events_in_memory))
+            for part in _fold_partition(settings, chosen, partition, (low, high), slices, progress):
+                _check(chosen, looks, part, report, seen, repair=repair)
+                del part  # before the next slice is read: one slice in memory at a time
         report.skus = len(seen)
         for model in chosen:
             report.drifts += [
@@ -118,26 +107,70 @@ def verify(
     return report
 
 
+def _check(
+    chosen: list[ReadModel],
+    looks: Mapping[str, Inspection],
+    part: _Partition,
+    report: Report,
+    seen: set[str],
+    *,
+    repair: bool,
+) -> None:
+    """Compare (and repair) one slice of a partition's SKUs in every chosen model."""
+    report.events += sum(len(evs) for evs in part.events.values())
+    seen.update(part.events)
+    for model in chosen:
+        look = looks[model.name]
+        drifts = _compare(model, look, part, report)
+        if repair and drifts:
+            skus = sorted({d.sku for d in drifts})
+            expected = {
+                sku: part.expected[model.name][sku]
+                for sku in skus
+                if sku in part.expected[model.name]
+            }
+            written = look.replace(expected, {sku: part.events[sku] for sku in expected})
+            report.repaired[model.name] = report.repaired.get(model.name, 0) + written
+            drifts = _compare(model, look, part, report, only=skus)
+        report.drifts += drifts
+
+
 def _fold_partition(
     settings: Settings,
     models: list[ReadModel],
     partition: int,
-    low: int,
-    high: int,
+    span: tuple[int, int],
+    slices: int,
     progress: Progress | None,
-) -> _Partition:
-    events: dict[str, list[PositionedEvent]] = defaultdict(list)
-    read = 0
-    for batch in event_log.read(settings, {partition: low}, {partition: high}, batch_size=20_000):
-        for positioned in batch.events:
-            events[str(positioned.event["sku"])].append(positioned)
-        read += len(batch.events) + len(batch.undecodable)
-        if progress is not None:
-            progress(partition, read)
-    everything = [e for evs in events.values() for e in evs]
-    return _Partition(
-        dict(events), {model.name: dict(model.check.expected(everything)) for model in models}
-    )
+) -> Iterator[_Partition]:
+    """The partition's SKUs folded in ``slices`` groups (by a hash of the record key),
+    one read of the partition each: a group's events are what memory holds."""
+    low, high = span
+    for index in range(slices):
+        keys = None if slices == 1 else _slice(index, slices)
+        events: dict[str, list[PositionedEvent]] = defaultdict(list)
+        for batch in event_log.read(
+            settings, {partition: low}, {partition: high}, batch_size=20_000, keys=keys
+        ):
+            for positioned in batch.events:
+                events[str(positioned.event["sku"])].append(positioned)
+            if progress is not None and partition in batch.reached:
+                progress(
+                    partition, (index * (high - low) + batch.reached[partition] + 1 - low) // slices
+                )
+        everything = [e for evs in events.values() for e in evs]
+        yield _Partition(
+            dict(events), {model.name: dict(model.check.expected(everything)) for model in models}
+        )
+
+
+def _slice(index: int, slices: int) -> Callable[[bytes | None], bool]:
+    """Accepts the keys of one slice; keyless records (never valid events) go with the first."""
+
+    def accepts(key: bytes | None) -> bool:
+        return zlib.crc32(key) % slices == index if key is not None else index == 0
+
+    return accepts
 
 
 def _compare(

@@ -13,7 +13,7 @@ which is no record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -114,8 +114,11 @@ def read(
     start: Mapping[int, int],
     stop: Mapping[int, int],
     batch_size: int = 5000,
+    keys: Callable[[bytes | None], bool] | None = None,
 ) -> Iterator[Batch]:
-    """Batches of the events in [start[p], stop[p]) for each partition p."""
+    """Batches of the events in [start[p], stop[p]) for each partition p; with
+    ``keys``, only the records whose key it accepts (tested before decoding, so a
+    reader after a slice of the SKUs pays little for the others)."""
     todo = {p: (start.get(p, 0), end) for p, end in stop.items() if start.get(p, 0) < end}
     if not todo:
         return
@@ -139,7 +142,11 @@ def read(
                     continue
                 if offset >= todo[partition][1] - 1:
                     remaining.discard(partition)
-                batch.add(partition, offset, message.key(), message.value())
+                key = message.key()
+                if keys is None or keys(key):
+                    batch.add(partition, offset, key, message.value())
+                else:
+                    batch.reached[partition] = max(batch.reached.get(partition, -1), offset)
             for partition in list(remaining):
                 position = consumer.position([TopicPartition(topic, partition)])[0].offset
                 if position >= todo[partition][1]:

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
 
     # --- read models -------------------------------------------------------
     search_index: str = "products"
+    #: Events `eventcart verify` folds at once: a partition holding more is checked in
+    #: slices of its SKUs (by a hash of the record key, filtered before decoding), one
+    #: read of the partition per slice, so memory stays bounded however long the log.
+    verify_events_in_memory: int = Field(default=300_000, ge=10)
     pricing_schema: str = "pricing"
 
     # --- HTTP APIs -------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 from ops.stack import manager
 from schemas.config.settings import Settings
 
-__all__ = ["CpuMeter", "components"]
+__all__ = ["CpuMeter", "components", "tree"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -29,7 +29,7 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _tree(root: int) -> list[int]:
+def tree(root: int) -> list[int]:
     """``root`` and every process below it."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -57,7 +57,7 @@ def _workers(role: str) -> list[int]:
         retitled = line.startswith(b"eventcart ") or b"Faust:Worker" in line
         if role.encode() in line and (b"--only" in line or retitled):
             pids.append(int(entry.name))
-    children = {p for pid in pids for p in _tree(pid)[1:]}
+    children = {p for pid in pids for p in tree(pid)[1:]}
     return [pid for pid in pids if pid not in children]
 
 
@@ -67,9 +67,9 @@ def components(settings: Settings, roles: Iterable[str]) -> dict[str, list[int]]
     for service in manager.pick(settings, ["kafka", "elasticsearch", "postgres"]):
         pid = service.pid()
         if pid is not None:
-            found[service.name] = _tree(pid)
+            found[service.name] = tree(pid)
     for role in roles:
-        found[role] = [p for pid in _workers(role) for p in _tree(pid)]
+        found[role] = [p for pid in _workers(role) for p in tree(pid)]
     found["benchmark (load, watchers)"] = [os.getpid()]
     return found
 

@@ -58,13 +58,24 @@ def test_verify_finds_reports_and_repairs_drift(
     report = tmp_path / "drift.json"
     drifted = eventcart(module_settings, "verify", "--report", str(report))
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
-    found = {(d["model"], d["sku"], d["kind"]) for d in json.loads(report.read_text())["drifts"]}
+    whole = json.loads(report.read_text())
+    found = {(d["model"], d["sku"], d["kind"]) for d in whole["drifts"]}
     assert found == {
         ("search", "V-1", "different"),
         ("search", "NOBODY", "unknown"),
         ("pricing", "V-2", "different"),
         ("pricing", "V-3", "different"),
     }
+
+    # Memory bounded: a partition larger than the budget is checked in slices of its
+    # SKUs, one read each; the finding is the same.
+    sliced_report = tmp_path / "sliced.json"
+    tight = module_settings.model_copy(update={"verify_events_in_memory": 20})
+    sliced = eventcart(tight, "verify", "--report", str(sliced_report))
+    assert sliced.returncode == 1, sliced.stdout + sliced.stderr
+    in_slices = json.loads(sliced_report.read_text())
+    assert {(d["model"], d["sku"], d["kind"]) for d in in_slices["drifts"]} == found
+    assert (in_slices["skus"], in_slices["events"]) == (whole["skus"], whole["events"])
     assert "tampered" not in drifted.stdout and "fields name" in drifted.stdout
 
     repaired = eventcart(module_settings, "verify", "--repair")
