@@ -33,6 +33,10 @@ class PartitionStatus:
     #: committed records after the committed offset, counted when the distance is small
     #: (a transactional topic ends with commit markers, which are no records to consume)
     pending: int | None = None
+    #: lag as time: the age in seconds of the oldest record not yet consumed (its
+    #: timestamp, set when it was produced), 0 when none waits; what tells an operator
+    #: how stale a price is, which a count of records cannot
+    behind_s: float = 0.0
 
     @property
     def lag(self) -> int:
@@ -60,9 +64,24 @@ class RoleStatus:
         return sum(p.events_per_s for p in self.partitions)
 
     @property
+    def behind_s(self) -> float:
+        """The age of the oldest record any of its partitions has not consumed."""
+        return max((p.behind_s for p in self.partitions), default=0.0)
+
+    @property
     def stalled(self) -> bool:
         """Behind the end of its topic and not moving (or nobody is consuming)."""
         return self.lag > 0 and (self.members == 0 or self.events_per_s == 0)
+
+
+def age(seconds: float) -> str:
+    """A lag in time as an operator reads it: ``0 s``, ``4.2 s``, ``3 min 5 s``, ``2 h 4 min``."""
+    if seconds < 60:
+        return "0 s" if seconds < 0.05 else f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def group_id(settings: Settings, role: str) -> str:
@@ -91,23 +110,31 @@ def _ends(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
 _COUNT_BELOW = 1000
 
 
-def _records_after(consumer: Consumer, topic: str, partition: int, offset: int) -> int:
-    """Committed records from offset to the end of the partition (markers not counted)."""
+def _waiting(
+    consumer: Consumer, topic: str, partition: int, offset: int, count: bool
+) -> tuple[int | None, int | None]:
+    """(committed records from offset to the end, when ``count``; the timestamp in ms of
+    the first of them, None when there is none). Markers are not records."""
     consumer.assign([TopicPartition(topic, partition, offset)])
-    count = 0
+    found, first_ms = 0, None
     try:
         while True:
             messages = consumer.consume(_COUNT_BELOW, timeout=0) or consumer.consume(1, timeout=2.0)
             if not messages:
-                return count
+                break
             for message in messages:
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    return count
+                    return (found if count else None), first_ms
                 if error is None:
-                    count += 1
+                    found += 1
+                    if first_ms is None:
+                        first_ms = message.timestamp()[1]
+                    if not count:
+                        return None, first_ms
     finally:
         consumer.unassign()
+    return (found if count else None), first_ms
 
 
 def collect(settings: Settings, sample_s: float = 3.0) -> list[RoleStatus]:
@@ -140,13 +167,16 @@ def collect(settings: Settings, sample_s: float = 3.0) -> list[RoleStatus]:
             for p, (low, high) in sorted(ends.items()):
                 committed = after.get(p)
                 position = low if committed is None else committed
-                pending = (
-                    _records_after(consumer, topic, p, position)
-                    if 0 < high - position <= _COUNT_BELOW
-                    else None
+                pending, first_ms = (
+                    _waiting(consumer, topic, p, position, count=high - position <= _COUNT_BELOW)
+                    if high > position
+                    else (None, None)
                 )
+                behind = 0.0 if first_ms is None else max(0.0, time.time() - first_ms / 1000)
                 speed = max(0, after.get(p, 0) - before[role].get(p, after.get(p, 0))) / elapsed
-                partitions.append(PartitionStatus(role, p, committed, low, high, speed, pending))
+                partitions.append(
+                    PartitionStatus(role, p, committed, low, high, speed, pending, behind)
+                )
             statuses.append(
                 RoleStatus(role, group, topic, _members(admin, group), partitions, letters)
             )

@@ -47,6 +47,9 @@ def app_processes(settings: Settings) -> list[AppProcess]:
         AppProcess(
             "query-api", ["api", "queries"], f"http://127.0.0.1:{settings.query_api_port}/healthz"
         ),
+        # Lag as time from Kafka, for Prometheus: a stopped worker cannot report its own.
+        # Not awaited: each of its scrapes reads Kafka for a second.
+        AppProcess("exporter", ["exporter"], None),
     ]
 
 

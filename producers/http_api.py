@@ -56,7 +56,7 @@ from producers.http_models import (
 )
 from producers.http_schemas import body_schema, openapi_body
 from producers.results import CommandResult
-from schemas import api_errors
+from schemas import api_errors, http_metrics
 from schemas.api_errors import ErrorResponse, ValidationErrorResponse
 from schemas.config import preflight
 from schemas.config.api_exposure import check_api_exposure
@@ -136,6 +136,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.imports = imports
+    http_metrics.install(app, "command")
     # /imports streams its body to disk under a limit of its own (import_max_bytes).
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes, exempt={"/imports"}

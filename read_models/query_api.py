@@ -46,6 +46,7 @@ from read_models.query_stores import Stores, reader_dsn
 from read_models.search import queries as search
 from read_models.search.models import SearchResult
 from read_models.search_params import SearchQuery
+from schemas import http_metrics
 from schemas.config import preflight
 from schemas.config.api_exposure import check_api_exposure
 from schemas.config.settings import Settings, get_settings
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     query_errors.install(app)
+    http_metrics.install(app, "query")
 
     def stores_of(request: Request) -> Stores:
         stores: Stores = request.app.state.stores
@@ -274,6 +276,8 @@ def serve(settings: Settings | None = None, factory: str = f"{__name__}:create_a
     settings = settings or get_settings()
     check_api_exposure(settings.api_host, settings.api_token.get_secret_value(), "the query API")
     preflight.check(settings, elasticsearch=True, postgres_reader=True)
+    if settings.query_api_workers > 1:
+        http_metrics.share_between_processes(settings.home / "run" / "query-api-metrics")
     uvicorn.run(
         factory,
         factory=True,

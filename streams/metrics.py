@@ -67,6 +67,19 @@ LAG = Gauge(
     "Records behind the end of the partition, after the last batch",
     ["consumer", "partition"],
 )
+WRITE_FRESHNESS = Histogram(
+    "eventcart_write_freshness_seconds",
+    "Per batch, the age of its oldest event (since produced) when the batch's writes were "
+    "committed: how stale the read model was at worst; the freshness objective's measure",
+    ["projection"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+BEHIND = Gauge(
+    "eventcart_behind_seconds",
+    "Lag as time, after the last batch: the age of the newest event applied while more "
+    "wait (an upper bound of the oldest waiting one's age); 0 when caught up",
+    ["projection"],
+)
 
 SCHEDULE_STEPS = Counter(
     "eventcart_schedule_steps_total",
@@ -77,6 +90,11 @@ SCHEDULE_DELAY = Histogram(
     "eventcart_schedule_delay_seconds",
     "From a schedule step's planned instant to the commit of its event",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 3600),
+)
+SCHEDULE_OVERDUE = Gauge(
+    "eventcart_schedule_overdue_seconds",
+    "How long past its planned instant the most overdue scheduled change of this "
+    "processor's partitions still waits (0: none); read before each firing, at most every second",
 )
 SCHEDULE_FAILURES = Counter(
     "eventcart_schedule_failures_total",

@@ -44,6 +44,10 @@ def _now() -> str:
     return timestamps.format_utc(datetime.now(UTC))
 
 
+def _seconds_between(earlier: str, later: str) -> float:
+    return max(0.0, timestamps.parse(later).timestamp() - timestamps.parse(earlier).timestamp())
+
+
 class DueFiring:
     """Fires, per call, what is due in the ready partitions (at most ``limit`` products
     per partition, the most overdue first: a backlog drains over a few steps)."""
@@ -54,11 +58,13 @@ class DueFiring:
         self.topics, self.instance, self.limit, self.clock = topics, instance, limit, clock
         #: products whose firing failed, not tried again until the processor restarts
         self._broken: set[str] = set()
+        self._watched = 0.0  # when the overdue gauge was last set (monotonic)
 
     def step(self, owned: Mapping[int, OwnedPartition], writer: BatchWriter, consumer: Any) -> int:
         """Fire what is due; the number of events committed. Raises what the writer
         raises (AbortedError, FencedError): the caller handles it as for a batch."""
         now = self.clock()
+        self._watch_overdue(owned, now)
         states: dict[str, tuple[int, ProductState]] = {}
         for partition, part in owned.items():
             if not part.restored or part.position is None:
@@ -87,6 +93,21 @@ class DueFiring:
                 target.store.write(changes, checkpoint)
         self._count(firing)
         return len(firing.batch.events)
+
+    def _watch_overdue(self, owned: Mapping[int, OwnedPartition], now: str) -> None:
+        """Set how late the most overdue waiting step is: a step that does not fire (a
+        broken product, a processor that cannot commit) grows older there, for alerts."""
+        if time.monotonic() - self._watched < 1.0:
+            return
+        self._watched = time.monotonic()
+        dues = [
+            due
+            for part in owned.values()
+            if part.restored and (due := part.store.next_due()) is not None
+        ]
+        late = min(dues) if dues else None
+        overdue = 0.0 if late is None or late > now else _seconds_between(late, now)
+        metrics.SCHEDULE_OVERDUE.set(overdue)
 
     def _report_failures(self, firing: Firing) -> None:
         for sku, why in firing.failed.items():

@@ -59,6 +59,8 @@ class GroupTail:
         self.topic = Topics.from_settings(settings).events
         group = f"{settings.topic_prefix}-{role}"
         self._positions: dict[int, list[TopicPartition]] = {}
+        #: batch -> (oldest, newest) record timestamp in ms: how fresh its writes are
+        self._stamps: dict[int, tuple[int, int]] = {}
         self._consumer = Consumer(
             {
                 **kafka_config(settings),
@@ -88,6 +90,7 @@ class GroupTail:
             if messages:
                 messages += consumer.consume(size - 1, timeout=0)
         batch = Batch()
+        oldest = newest = 0
         for message in messages:
             error = message.error()
             if error is not None:
@@ -99,8 +102,12 @@ class GroupTail:
             batch.add(
                 message.partition() or 0, message.offset() or 0, message.key(), message.value()
             )
+            stamp = message.timestamp()[1]
+            oldest = stamp if not oldest else min(oldest, stamp)
+            newest = max(newest, stamp)
         if not batch.reached:
             return None
+        self._stamps[id(batch)] = (oldest, newest)
         # Where each partition of the batch resumes: past the batch, and past any
         # commit marker the consumer has already stepped over.
         positions = consumer.position([TopicPartition(self.topic, p) for p in batch.reached])
@@ -120,12 +127,22 @@ class GroupTail:
         metrics.DEAD_LETTERS.labels(role).inc(report.dead_lettered)
         metrics.BATCH_SIZE.labels(role).observe(len(batch.events) + len(batch.undecodable))
         metrics.BATCH_SECONDS.labels(role).observe(report.seconds)
+        oldest, newest = self._stamps.pop(id(batch), (0, 0))
+        now_ms = time.time() * 1000
+        if oldest > 0:
+            metrics.WRITE_FRESHNESS.labels(role).observe(max(0.0, now_ms - oldest) / 1000)
+        waiting = False
         for partition, offset in batch.reached.items():
             _, high = self._consumer.get_watermark_offsets(
                 TopicPartition(self.topic, partition), cached=True
             )
             if high is not None and high >= 0:
                 metrics.LAG.labels(role, str(partition)).set(max(0, high - offset - 1))
+                # A marker ends a transactional partition: more than it means records wait.
+                waiting = waiting or high - offset - 1 > 1
+        # The next record waiting is no older than this batch's newest: an upper bound.
+        behind = max(0.0, now_ms - newest) / 1000 if waiting and newest > 0 else 0.0
+        metrics.BEHIND.labels(role).set(behind)
 
 
 class ProjectionWorker:

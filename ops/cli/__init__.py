@@ -11,6 +11,7 @@ from ops.cli import (
     command,
     db,
     dlq,
+    exporter,
     feed_import,
     query,
     replay,
@@ -41,6 +42,7 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(api.app, name="api")
 app.command("status")(status.status)
+app.command("exporter")(exporter.exporter)
 app.command("replay")(replay.replay)
 app.command("verify")(verify.verify)
 app.command("import")(feed_import.import_feed)

@@ -15,7 +15,8 @@ from schemas.config.settings import get_settings
 app = typer.Typer(
     help=(
         "Run the real stack on 127.0.0.1: Kafka 4 (KRaft; one broker, or a cluster with "
-        "EVENTCART_KAFKA_BROKERS=3), Elasticsearch 9 and PostgreSQL. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
+        "EVENTCART_KAFKA_BROKERS=3), Elasticsearch 9 and PostgreSQL; Prometheus and "
+        "Alertmanager with --monitoring. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
         "EVENTCART_HOME (default: .eventcart/ in the project)."
     ),
     no_args_is_help=True,
@@ -25,7 +26,11 @@ err = Console(stderr=True)
 
 Services = Annotated[
     list[str] | None,
-    typer.Argument(help="kafka, elasticsearch, postgres (default: all)", show_default=False),
+    typer.Argument(
+        help="kafka, elasticsearch, postgres; prometheus, alertmanager with --monitoring "
+        "(default: all)",
+        show_default=False,
+    ),
 ]
 
 
@@ -50,6 +55,15 @@ def up(
             "EVENTCART_HOME/secure.env (same as EVENTCART_STACK_SECURE=1)",
         ),
     ] = False,
+    monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--monitoring",
+            help="also Prometheus (127.0.0.1:9090) scraping every role, the exporter and "
+            "both APIs with eventcart's alert rules, and Alertmanager (127.0.0.1:9193); "
+            "from Debian's packages (same as EVENTCART_STACK_MONITORING=1)",
+        ),
+    ] = False,
 ) -> None:
     """Install on first use, start what is not running, wait until all are healthy.
 
@@ -62,6 +76,8 @@ def up(
     settings = get_settings()
     if secure:
         settings = settings.model_copy(update={"stack_secure": True})
+    if monitoring:
+        settings = settings.model_copy(update={"stack_monitoring": True})
     try:
         report = manager.up(settings, names, say=lambda line: console.print(line))
         env = (

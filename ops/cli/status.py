@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops import read_model_status
-from ops.status import collect
+from ops.status import age, collect
 from ops.worker_metrics import store_health
 from read_models.registry import READ_MODELS
 from schemas.config import preflight
@@ -27,6 +27,10 @@ def status(
 ) -> None:
     """Show each consumer's committed position, the end of its topic, lag, events/s, dead letters.
 
+    Lag is shown twice: in records, and as time ("behind"): the age of the
+    oldest record the consumer has not taken yet, i.e. how stale what it
+    serves may be. Read from Kafka alone, so a stopped worker is behind too.
+
     Exits 1 when a consumer is stalled: behind the end of its topic and not
     moving while watched (or with no worker in its group).
     """
@@ -37,7 +41,16 @@ def status(
         console.print(f"[red]error[/] Kafka: {exc}")
         raise typer.Exit(2) from None
     table = Table(
-        "consumer", "state", "workers", "partition", "committed", "end", "lag", "events/s", "DLQ"
+        "consumer",
+        "state",
+        "workers",
+        "partition",
+        "committed",
+        "end",
+        "lag",
+        "behind",
+        "events/s",
+        "DLQ",
     )
     for role in roles:
         state = "[red]STALLED[/]" if role.stalled else ("[green]ok[/]" if role.members else "idle")
@@ -49,6 +62,7 @@ def status(
             "",
             "",
             str(role.lag),
+            age(role.behind_s),
             f"{role.events_per_s:,.0f}",
             str(role.dead_letters),
         )
@@ -62,6 +76,7 @@ def status(
                     "-" if p.committed is None else str(p.committed),
                     str(p.end),
                     str(p.lag),
+                    age(p.behind_s),
                     f"{p.events_per_s:,.0f}",
                     "",
                 )

@@ -41,6 +41,7 @@ from ops.console import (
     schedule_view,
 )
 from ops.console.web import CSP, Pages, form_of, stores_of, swapping
+from ops.status import age
 from read_models.query_api import create_app
 from read_models.query_params import SKU_PATTERN, MinPosition
 from read_models.query_stores import NotYetConsistent, Stores
@@ -78,6 +79,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["amount"] = price_chart.display_amount
     templates.env.filters["when"] = schedule_view.instant_text
+    templates.env.filters["age"] = age
     templates.env.globals["control_id"] = catalog_view.control_id
     templates.env.globals["campaign_url"] = schedule_view.campaign_url
     templates.env.globals["schedule_statuses"] = schedule_view.STATUSES

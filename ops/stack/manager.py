@@ -11,6 +11,7 @@ from ops.stack import secured
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.errors import StackError
 from ops.stack.kafka import Kafka
+from ops.stack.monitoring import Alertmanager, Prometheus
 from ops.stack.postgres import Postgres
 from ops.stack.service import Service, Status
 from schemas.config.settings import Settings
@@ -18,10 +19,17 @@ from schemas.config.settings import Settings
 
 def services(settings: Settings) -> list[Service]:
     """The stack, in start order (secured with ``EVENTCART_STACK_SECURE``: each service
-    gets the generated credentials, see ``ops.stack.secured``)."""
+    gets the generated credentials, see ``ops.stack.secured``; Prometheus and
+    Alertmanager with ``EVENTCART_STACK_MONITORING``)."""
     settings = secured.stack_settings(settings)
     brokers = [Kafka(settings, node) for node in range(1, settings.kafka_brokers + 1)]
-    return [*brokers, Elasticsearch(settings), Postgres(settings)]
+    # Monitoring when asked for, or when it runs (so a plain `down` stops it too).
+    watching = [
+        svc
+        for svc in (Prometheus(settings), Alertmanager(settings))
+        if settings.stack_monitoring or svc.pid() is not None
+    ]
+    return [*brokers, Elasticsearch(settings), Postgres(settings), *watching]
 
 
 def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:

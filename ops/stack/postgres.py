@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ops.stack import process, tls
+from ops.stack import debian, process, tls
 from ops.stack.errors import StackError
 from ops.stack.service import Service
 from schemas.config.connections import postgres_conninfo
@@ -51,25 +51,19 @@ class Postgres(Service):
 
     def install(self) -> None:
         package = f"postgresql-{self.version}"
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise StackError(
-                self.name,
-                f"PostgreSQL {self.version} server binaries not found in {self.bindir}; "
-                f"install Debian's `{package}` package (as root: apt-get install {package})",
-            )
         # Debian's package would create and start a "main" cluster on 5432,
         # which is the port we want for ours: ask it not to.
-        _CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
-        conf = _CREATECLUSTER_CONF.read_text() if _CREATECLUSTER_CONF.exists() else ""
-        if "create_main_cluster = false" not in conf:
-            _CREATECLUSTER_CONF.write_text(conf + "\ncreate_main_cluster = false\n")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package]):
-            proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise StackError(
-                    self.name, f"`{' '.join(args)}` failed", (proc.stdout + proc.stderr)[-4000:]
-                )
+        if os.geteuid() == 0:
+            _CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
+            conf = _CREATECLUSTER_CONF.read_text() if _CREATECLUSTER_CONF.exists() else ""
+            if "create_main_cluster = false" not in conf:
+                _CREATECLUSTER_CONF.write_text(conf + "\ncreate_main_cluster = false\n")
+        debian.apt_install(
+            self.name,
+            [package],
+            f"PostgreSQL {self.version} server binaries not found in {self.bindir}; "
+            f"install Debian's `{package}` package (as root: apt-get install {package})",
+        )
 
     @property
     def _secure_hba(self) -> Path:

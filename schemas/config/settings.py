@@ -114,6 +114,23 @@ class Settings(BaseSettings):
     projection_batch_max: int = 20_000
     projection_batch_within_s: float = 0.05
     metrics_port: int = 9400
+    #: `eventcart exporter` (started by `eventcart up`): lag in records and seconds of
+    #: every role, read from Kafka, and stuck imports, for Prometheus.
+    exporter_port: int = 9399
+
+    # --- monitoring (`eventcart stack up --monitoring`) ------------------------
+    #: Prometheus and Alertmanager beside the stack, scraping every role, the
+    #: exporter and both APIs, with the alert rules of ops/monitoring/alerts.yml.
+    stack_monitoring: bool = False
+    prometheus_port: int = 9090
+    #: not its usual 9093: that is the local Kafka controller's
+    alertmanager_port: int = 9193
+    #: Where Alertmanager POSTs every alert and its resolution (its webhook format);
+    #: empty: alerts are only shown by its API and page (http://127.0.0.1:9193).
+    alert_webhook_url: str = ""
+    #: How often Prometheus scrapes and evaluates the rules; an alert fires within its
+    #: ``for:`` plus about this much.
+    monitoring_interval_s: int = Field(default=5, ge=1, le=60)
 
     # --- read models -------------------------------------------------------
     search_index: str = "products"
