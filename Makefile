@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run down test unit test-long install stack-up stack-down lint typecheck bench clean
+.PHONY: run down test unit test-long install stack-up stack-down lint typecheck bench scale clean
 
 run: install
 	$(BIN)/eventcart up
@@ -54,10 +54,14 @@ typecheck: install
 	$(BIN)/mypy
 
 test-long: install stack-up
-	$(BIN)/pytest -m long -s tests
+	$(BIN)/pytest -m "long and not benchmark" -s tests
 
 bench: install stack-up
-	$(BIN)/pytest -m benchmark -s tests/benchmarks
+	$(BIN)/pytest -m "benchmark and not long" -s tests/benchmarks
+
+# 10,000,000 events over 1,000,000 products: load, rebuild, verify (about an hour).
+scale: install stack-up
+	$(BIN)/pytest -m long -s tests/benchmarks/test_scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

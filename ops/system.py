@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +52,6 @@ def app_processes(settings: Settings) -> list[AppProcess]:
     ]
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our loopback URL)
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def start(settings: Settings, say: Callable[[str], None]) -> None:
     """Start the processes that are not running; wait for the APIs to answer."""
     for app in app_processes(settings):
@@ -81,7 +72,7 @@ def start(settings: Settings, say: Callable[[str], None]) -> None:
         healthy = app.health_url
         process.wait_until(
             app.name,
-            lambda url=healthy: _healthy(url),  # type: ignore[misc]
+            lambda url=healthy: process.answers_http(url),  # type: ignore[misc]
             pidfile=app.pidfile(settings),
             log_file=app.log_file(settings),
             timeout_s=60,

@@ -29,10 +29,11 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from opentelemetry.trace import SpanKind
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from producers.results import CommandResult
-from schemas import codec
+from schemas import codec, tracing
 from schemas.config import preflight
 from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings, get_settings
@@ -176,6 +177,7 @@ class CommandClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
+        tracing.setup(self.settings, "eventcart-client")  # once per process; off unless configured
         # Credentials the brokers refuse raise here, naming the setting, instead of
         # every send timing out as if Kafka were away.
         preflight.check_kafka(self.settings)
@@ -210,10 +212,34 @@ class CommandClient:
         if len(value) > codec.MAX_MESSAGE_BYTES:
             raise ContractError("$", "size", f"command is {len(value)} bytes, over the limit")
         key = str(command["sku"]).encode()
+        if not tracing.enabled():
+            self._send(key, value, on_delivery, None)
+            return
+        # The client's own span: the root of the command's trace, or a child of the
+        # caller's (the HTTP request's), carried in the record's headers.
+        with tracing.span(
+            f"send {command.get('type')}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "eventcart.sku": str(command["sku"]),
+                "eventcart.command_id": str(command.get("command_id", "")),
+            },
+        ):
+            self._send(key, value, on_delivery, tracing.outgoing())
+
+    def _send(
+        self,
+        key: bytes,
+        value: bytes,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None,
+        headers: tracing.Headers | None,
+    ) -> None:
         unknown_since: float | None = None
         while True:
             try:
-                self._producer.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
+                self._producer.produce(
+                    self.topic, value=value, key=key, on_delivery=on_delivery, headers=headers
+                )
                 return
             except BufferError:  # local queue full: let it drain, then go on
                 self._producer.poll(0.05)

@@ -56,7 +56,7 @@ from producers.http_models import (
 )
 from producers.http_schemas import body_schema, openapi_body
 from producers.results import CommandResult
-from schemas import api_errors, http_metrics
+from schemas import api_errors, http_metrics, tracing
 from schemas.api_errors import ErrorResponse, ValidationErrorResponse
 from schemas.config import preflight
 from schemas.config.api_exposure import check_api_exposure
@@ -87,6 +87,7 @@ def create_app(
     (``ops.catalog_view.ReadModelCatalog``); without it ``POST /imports`` answers 503.
     """
     settings = settings or get_settings()
+    tracing.setup(settings, "eventcart-command-api")
     state: dict[str, CommandClient] = {}
     imports = ImportJobs(settings, catalog_factory, lambda: state.get("client"))
 
@@ -196,6 +197,21 @@ def create_app(
             causation_id=body.causation_id,
         )
         command_id = str(message["command_id"])
+        with tracing.server_span(
+            f"POST /commands/{command_type}",
+            request.headers,
+            {"eventcart.sku": body.sku, "eventcart.command_id": command_id},
+        ):
+            return await deliver(active, message, command_id, wait, timeout_s)
+
+    async def deliver(
+        active: CommandClient,
+        message: dict[str, Any],
+        command_id: str,
+        wait: bool,
+        timeout_s: float,
+    ) -> CommandResult | JSONResponse:
+        """Publish the command; its result, or 202 once Kafka has it, or 503."""
         # 202 is a promise: it is only given once Kafka has acknowledged the command
         # (it can no longer be lost). Without that acknowledgement in time, Kafka is
         # unreachable or slow: 503, and the client resends the same command_id (the

@@ -22,6 +22,7 @@ read models, ``eventcart api commands`` passes ``ops.catalog_view.ReadModelCatal
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import csv
 import fcntl
 import logging
@@ -48,7 +49,7 @@ from producers.feeds.importer import ImportOptions, ImportReport, Sender, run_im
 from producers.feeds.read import Format, RowError, parse_mapping
 from producers.feeds.view import CatalogView
 from producers.http_errors import too_large, too_many, unavailable, unprocessable
-from schemas import timestamps
+from schemas import timestamps, tracing
 from schemas.api_errors import ErrorResponse, ValidationErrorResponse
 from schemas.config.settings import Settings
 from schemas.local_time import LocalTimeError, parse_instant, zone
@@ -195,12 +196,17 @@ class ImportJobs:
             import_id=options.import_id, status="running", started_at=started_at, report=report
         )
         write_status(self.root / options.import_id, status)
-        threading.Thread(target=self._run, args=(status, options, held), daemon=True).start()
+        # The caller's context (its trace) goes with the thread: threads start empty.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._run, status, options, held), daemon=True
+        ).start()
 
     def _run(self, status: ImportStatus, options: ImportOptions, held: IO[str]) -> None:
         directory = self.root / status.import_id
         try:
-            status.report = self._import(status, options)
+            with tracing.span("import feed", attributes={"eventcart.import": status.import_id}):
+                status.report = self._import(status, options)
             status.status = "done"
         except Exception as exc:
             log.exception("import %s failed", status.import_id)
@@ -360,7 +366,12 @@ def imports_router(jobs: ImportJobs, settings: Settings) -> APIRouter:
                 discontinue_missing=discontinue_missing,
                 import_id=import_id,
             )
-            await asyncio.to_thread(jobs.start, options, timestamps.format_utc(started), held)
+            # The import's span continues the uploader's trace, if it sent one; every
+            # command the import sends is a child of it.
+            with tracing.server_span(
+                "POST /imports", request.headers, {"eventcart.import": import_id}
+            ):
+                await asyncio.to_thread(jobs.start, options, timestamps.format_utc(started), held)
             taken = True
         finally:
             if not taken:  # the lock, the slot and the directory go back

@@ -32,7 +32,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from schemas import codec
+from schemas import codec, tracing
 from schemas.topics import Topics
 from streams import dead_letters
 from streams.changelog_keys import result_key, state_key
@@ -198,7 +198,10 @@ class BatchWriter:
                     continue
                 encoded = codec.encode(answer.result)
                 self._produce(
-                    self.topics.results, answer.sku.encode() if answer.sku else None, encoded
+                    self.topics.results,
+                    answer.sku.encode() if answer.sku else None,
+                    encoded,
+                    headers=[(tracing.HEADER, answer.trace)] if answer.trace else None,
                 )
                 if answer.store and answer.sku is not None and answer.command_id is not None:
                     key = result_key(answer.sku, answer.command_id)
@@ -239,12 +242,15 @@ class BatchWriter:
         def event_written(index: int, msg: Message) -> None:
             positions[index] = {"partition": msg.partition() or 0, "offset": msg.offset() or 0}
 
+        traces = decision.traces
         for index, (sku, event) in enumerate(decision.events):
+            trace = traces.get(index) if traces else None
             self._produce(
                 self.topics.events,
                 sku.encode(),
                 codec.encode(event),
                 on_delivery=functools.partial(delivered, functools.partial(event_written, index)),
+                headers=[(tracing.HEADER, trace)] if trace else None,
             )
         self._flush(failures)
         for answer in decision.answers:
@@ -260,10 +266,13 @@ class BatchWriter:
         *,
         partition: int | None = None,
         on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        headers: tracing.Headers | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"key": key, "value": value}
         if partition is not None:
             kwargs["partition"] = partition
+        if headers is not None:
+            kwargs["headers"] = headers
         if on_delivery is not None:
             kwargs["on_delivery"] = on_delivery
         while True:

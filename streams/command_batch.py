@@ -70,6 +70,8 @@ class Answer:
     store: bool = False
     #: why the record goes to the dead-letter topic, if it does
     dead_letter: ContractError | None = None
+    #: the ``traceparent`` its result carries (tracing on, command traced)
+    trace: bytes | None = None
 
 
 @dataclass
@@ -79,6 +81,8 @@ class BatchDecision:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: sku -> (commands partition, state after the batch), for SKUs the batch changed
     states: dict[str, tuple[int, ProductState]] = field(default_factory=dict)
+    #: index into events -> the ``traceparent`` it carries (its command was traced)
+    traces: dict[int, bytes] = field(default_factory=dict)
 
 
 #: a record and what admission made of it

@@ -68,6 +68,7 @@ from streams.command_batch import (
     admit_all,
     decide_batch,
 )
+from streams.command_traces import BatchSpans, traced_records
 from streams.kafka_errors import ends_the_client
 from streams.membership import static_member
 from streams.owned_partition import OwnedPartition, committed_positions
@@ -221,7 +222,7 @@ class CommandProcessor:
         self._fire()
 
     def _batch(self, messages: list[Message]) -> None:
-        began = time.perf_counter()
+        began, began_ns = time.perf_counter(), time.time_ns()
         records = [
             Record(m.partition() or 0, m.offset() or 0, m.key(), m.value()) for m in messages
         ]
@@ -231,6 +232,8 @@ class CommandProcessor:
         for partition in first:
             self._restored(partition)
         decision = self._decide(records)
+        traced = traced_records(messages)
+        spans = BatchSpans(self.instance, traced, records, decision, began_ns) if traced else None
         assert self._writer is not None and self._consumer is not None
         try:
             written = self._writer.write(
@@ -240,6 +243,8 @@ class CommandProcessor:
                 {p: self._expired(p) for p in first},
             )
         except AbortedError as exc:
+            if spans is not None:
+                spans.end(f"transaction aborted: {exc}")
             metrics.TRANSACTIONS.labels("aborted").inc()
             steps = describe_steps(self._writer.steps)
             log.warning("%s: batch aborted (%s) after %s; reading again", self.instance, exc, steps)
@@ -248,6 +253,8 @@ class CommandProcessor:
             return
         self._failures = 0
         metrics.TRANSACTIONS.labels("committed").inc()
+        if spans is not None:
+            spans.end()
         for partition, (changes, checkpoint) in written.items():
             owned = self._owned.get(partition)
             if owned is not None:

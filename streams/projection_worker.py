@@ -24,8 +24,10 @@ import time
 from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from opentelemetry.trace import SpanKind
 
 from read_models.projection import Sink
+from schemas import tracing
 from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
 from schemas.topics import Topics
@@ -61,6 +63,9 @@ class GroupTail:
         self._positions: dict[int, list[TopicPartition]] = {}
         #: batch -> (oldest, newest) record timestamp in ms: how fresh its writes are
         self._stamps: dict[int, tuple[int, int]] = {}
+        #: batch -> (partition, offset) -> traceparent of its traced events (tracing on)
+        self._traces: dict[int, dict[tuple[int, int], bytes]] = {}
+        self._tracing = tracing.enabled()
         self._consumer = Consumer(
             {
                 **kafka_config(settings),
@@ -91,6 +96,7 @@ class GroupTail:
                 messages += consumer.consume(size - 1, timeout=0)
         batch = Batch()
         oldest = newest = 0
+        traced: dict[tuple[int, int], bytes] = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -105,9 +111,13 @@ class GroupTail:
             stamp = message.timestamp()[1]
             oldest = stamp if not oldest else min(oldest, stamp)
             newest = max(newest, stamp)
+            if self._tracing and (parent := tracing.record_trace(message.headers())) is not None:
+                traced[(message.partition() or 0, message.offset() or 0)] = parent
         if not batch.reached:
             return None
         self._stamps[id(batch)] = (oldest, newest)
+        if traced:
+            self._traces[id(batch)] = traced
         # Where each partition of the batch resumes: past the batch, and past any
         # commit marker the consumer has already stepped over.
         positions = consumer.position([TopicPartition(self.topic, p) for p in batch.reached])
@@ -128,6 +138,9 @@ class GroupTail:
         metrics.BATCH_SIZE.labels(role).observe(len(batch.events) + len(batch.undecodable))
         metrics.BATCH_SECONDS.labels(role).observe(report.seconds)
         oldest, newest = self._stamps.pop(id(batch), (0, 0))
+        traced = self._traces.pop(id(batch), None)
+        if traced:
+            trace_writes(role, batch, traced, report.seconds)
         now_ms = time.time() * 1000
         if oldest > 0:
             metrics.WRITE_FRESHNESS.labels(role).observe(max(0.0, now_ms - oldest) / 1000)
@@ -143,6 +156,43 @@ class GroupTail:
         # The next record waiting is no older than this batch's newest: an upper bound.
         behind = max(0.0, now_ms - newest) / 1000 if waiting and newest > 0 else 0.0
         metrics.BEHIND.labels(role).set(behind)
+
+
+def trace_writes(
+    role: str, batch: Batch, traced: dict[tuple[int, int], bytes], seconds: float
+) -> None:
+    """A span per traced event, in its command's trace, over the batch's write; and one
+    for the batch, linked to them. Recorded once the batch is committed."""
+    end = time.time_ns()
+    start = end - int(seconds * 1e9)
+    links = []
+    for positioned in batch.events:
+        parent = traced.get((positioned.partition, positioned.offset))
+        if parent is None:
+            continue
+        event = positioned.event
+        span = tracing.start_span(
+            f"{role} write {event.get('type')}",
+            parent=parent,
+            kind=SpanKind.CONSUMER,
+            start_ns=start,
+            attributes={
+                "eventcart.sku": str(event.get("sku", "")),
+                "eventcart.version": int(event.get("version", 0)),
+                "eventcart.command_id": str(event.get("command_id", "")),
+                "messaging.kafka.partition": positioned.partition,
+                "messaging.kafka.offset": positioned.offset,
+            },
+        )
+        links.append(tracing.traceparent_of(span) or parent)
+        tracing.end_span(span, end_ns=end)
+    batch_span = tracing.start_span(
+        f"{role} batch",
+        links=links,
+        start_ns=start,
+        attributes={"eventcart.events": len(batch.events)},
+    )
+    tracing.end_span(batch_span, end_ns=end)
 
 
 class ProjectionWorker:

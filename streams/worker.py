@@ -16,6 +16,7 @@ import mode.loop
 from setproctitle import setproctitle
 
 from read_models.registry import READ_MODELS, by_role
+from schemas import tracing
 from schemas.config.settings import Settings
 from schemas.topics import PROCESSOR
 from streams import metrics
@@ -44,6 +45,7 @@ def run(role: str, settings: Settings) -> None:
     projection's Faust worker stops its agent, flushes and commits.
     """
     metrics.serve(role, settings.metrics_port)
+    tracing.setup(settings, f"eventcart-{role}")
     if role == PROCESSOR:
         _run_processor(settings)
         return

@@ -16,7 +16,7 @@ app = typer.Typer(
     help=(
         "Run the real stack on 127.0.0.1: Kafka 4 (KRaft; one broker, or a cluster with "
         "EVENTCART_KAFKA_BROKERS=3), Elasticsearch 9 and PostgreSQL; Prometheus and "
-        "Alertmanager with --monitoring. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
+        "Alertmanager with --monitoring, Jaeger with --tracing. Downloads are cached (EVENTCART_CACHE_DIR); data and logs live in "
         "EVENTCART_HOME (default: .eventcart/ in the project)."
     ),
     no_args_is_help=True,
@@ -27,8 +27,8 @@ err = Console(stderr=True)
 Services = Annotated[
     list[str] | None,
     typer.Argument(
-        help="kafka, elasticsearch, postgres; prometheus, alertmanager with --monitoring "
-        "(default: all)",
+        help="kafka, elasticsearch, postgres; prometheus, alertmanager with --monitoring; "
+        "jaeger with --tracing (default: all)",
         show_default=False,
     ),
 ]
@@ -64,6 +64,16 @@ def up(
             "from Debian's packages (same as EVENTCART_STACK_MONITORING=1)",
         ),
     ] = False,
+    tracing: Annotated[
+        bool,
+        typer.Option(
+            "--tracing",
+            help="also Jaeger v1.75.0 (built from its Go module on first use): OTLP/HTTP on "
+            "127.0.0.1:4318, UI on 127.0.0.1:16686; point the processes at it with "
+            "EVENTCART_TRACING_ENDPOINT=http://127.0.0.1:4318 (same as "
+            "EVENTCART_STACK_TRACING=1)",
+        ),
+    ] = False,
 ) -> None:
     """Install on first use, start what is not running, wait until all are healthy.
 
@@ -78,6 +88,8 @@ def up(
         settings = settings.model_copy(update={"stack_secure": True})
     if monitoring:
         settings = settings.model_copy(update={"stack_monitoring": True})
+    if tracing:
+        settings = settings.model_copy(update={"stack_tracing": True})
     try:
         report = manager.up(settings, names, say=lambda line: console.print(line))
         env = (

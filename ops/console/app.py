@@ -80,6 +80,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
     templates.env.filters["amount"] = price_chart.display_amount
     templates.env.filters["when"] = schedule_view.instant_text
     templates.env.filters["age"] = age
+    templates.env.globals["sparkline"] = operations.sparkline
     templates.env.globals["control_id"] = catalog_view.control_id
     templates.env.globals["campaign_url"] = schedule_view.campaign_url
     templates.env.globals["schedule_statuses"] = schedule_view.STATUSES

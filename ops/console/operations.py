@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import anyio
@@ -53,6 +54,46 @@ class Snapshot:
     problems: list[str] = field(default_factory=list)
     #: role -> source partition -> dead letters (absent: too many to split, or unread)
     letters: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: role -> its recent history, oldest first, while the page has been watched
+    history: dict[str, list[Point]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One role at one snapshot: what the operations page draws over time."""
+
+    at: float  # unix time
+    behind_s: float
+    lag: int
+    events_per_s: float
+
+
+#: How far back the operations page's charts reach (while it is watched).
+HISTORY_S = 600.0
+
+
+def remember(history: dict[str, deque[Point]], snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with its roles' points added to ``history`` (older than
+    :data:`HISTORY_S` dropped), and that history attached."""
+    now = snapshot.taken_at.timestamp()
+    for role in snapshot.roles:
+        points = history.setdefault(role.role, deque())
+        points.append(Point(now, role.behind_s, role.lag, role.events_per_s))
+        while points and now - points[0].at > HISTORY_S:
+            points.popleft()
+    return replace(snapshot, history={role: list(points) for role, points in history.items()})
+
+
+def sparkline(values: list[float], width: int = 240, height: int = 36) -> str:
+    """SVG polyline points for ``values`` (left: oldest), scaled to the largest; a flat
+    line at the bottom when all are 0. No charting library: a few points a role."""
+    if not values:
+        return ""
+    top = max(values) or 1.0
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}" for i, v in enumerate(values)
+    )
 
 
 def by_partition(letters: list[dlq.Letter]) -> dict[int, int]:
@@ -127,6 +168,7 @@ class Watch:
         self._latest: Snapshot | None = None
         self._asked = 0.0
         self._running = False
+        self._history: dict[str, deque[Point]] = {}
 
     def latest(self, timeout_s: float = 30.0) -> Snapshot | None:
         """The newest snapshot; the first call waits (up to timeout_s) for one."""
@@ -141,13 +183,14 @@ class Watch:
 
     def _run(self) -> None:
         while True:
-            snapshot = self._take(self._settings)
+            snapshot = remember(self._history, self._take(self._settings))
             with self._lock:
                 self._latest = snapshot
                 self._fresh.notify_all()
                 if time.monotonic() - self._asked > self._idle_s:
                     self._running = False
                     self._latest = None  # an old snapshot is no answer for the next viewer
+                    self._history.clear()  # nor a history with a hole in it
                     return
 
 

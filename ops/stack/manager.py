@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ops.stack import secured
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.errors import StackError
+from ops.stack.jaeger import Jaeger
 from ops.stack.kafka import Kafka
 from ops.stack.monitoring import Alertmanager, Prometheus
 from ops.stack.postgres import Postgres
@@ -20,15 +21,19 @@ from schemas.config.settings import Settings
 def services(settings: Settings) -> list[Service]:
     """The stack, in start order (secured with ``EVENTCART_STACK_SECURE``: each service
     gets the generated credentials, see ``ops.stack.secured``; Prometheus and
-    Alertmanager with ``EVENTCART_STACK_MONITORING``)."""
+    Alertmanager with ``EVENTCART_STACK_MONITORING``; Jaeger with
+    ``EVENTCART_STACK_TRACING``)."""
     settings = secured.stack_settings(settings)
     brokers = [Kafka(settings, node) for node in range(1, settings.kafka_brokers + 1)]
     # Monitoring when asked for, or when it runs (so a plain `down` stops it too).
-    watching = [
+    watching: list[Service] = [
         svc
         for svc in (Prometheus(settings), Alertmanager(settings))
         if settings.stack_monitoring or svc.pid() is not None
     ]
+    tracing = Jaeger(settings)
+    if settings.stack_tracing or tracing.pid() is not None:
+        watching.append(tracing)
     return [*brokers, Elasticsearch(settings), Postgres(settings), *watching]
 
 

@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import urllib.request
 from pathlib import Path
 
-from ops.stack import debian
+from ops.stack import debian, process
 from ops.stack.service import Service
 from schemas.config.settings import Settings
 from schemas.topics import CONSUMERS
 
 RULES = Path(__file__).resolve().parent.parent / "monitoring" / "alerts.yml"
-
-
-def _ready(port: int) -> bool:
-    url = f"http://127.0.0.1:{port}/-/ready"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def scrape_targets(settings: Settings) -> dict[str, str]:
@@ -125,7 +115,7 @@ class Prometheus(Service):
         ]
 
     def healthy(self) -> bool:
-        return _ready(self.port)
+        return process.answers_http(f"http://127.0.0.1:{self.port}/-/ready")
 
 
 class Alertmanager(Service):
@@ -169,4 +159,4 @@ class Alertmanager(Service):
         ]
 
     def healthy(self) -> bool:
-        return _ready(self.port)
+        return process.answers_http(f"http://127.0.0.1:{self.port}/-/ready")

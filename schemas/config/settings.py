@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     #: every role, read from Kafka, and stuck imports, for Prometheus.
     exporter_port: int = 9399
 
+    # --- tracing (`eventcart stack up --tracing`) --------------------------------
+    #: OTLP/HTTP endpoint spans are exported to (the local Jaeger: http://127.0.0.1:4318);
+    #: empty: tracing is off and costs one flag check per record.
+    tracing_endpoint: str = ""
+    #: Share of new traces kept (commands sent by the APIs and clients); what follows a
+    #: kept command is kept all along its path, the rest costs nothing downstream.
+    tracing_sample_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
+    #: `eventcart stack up --tracing`: Jaeger (built from its Go module) beside the stack.
+    stack_tracing: bool = False
+    jaeger_otlp_port: int = 4318
+    jaeger_query_port: int = 16686
+
     # --- monitoring (`eventcart stack up --monitoring`) ------------------------
     #: Prometheus and Alertmanager beside the stack, scraping every role, the
     #: exporter and both APIs, with the alert rules of ops/monitoring/alerts.yml.

@@ -55,6 +55,18 @@ def final_versions(commands: list[dict[str, Any]]) -> dict[str, int]:
     return {sku: state.version for sku, state in states.items()}
 
 
+def burst_producer(settings: Settings) -> Producer:
+    """What produces a burst of raw commands: as a client would, batched a little."""
+    return Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "partitioner": "murmur2_random",
+            "linger.ms": 5,
+            "enable.idempotence": True,
+        }
+    )
+
+
 def shown(settings: Settings, es: Elasticsearch, versions: dict[str, int]) -> tuple[int, int]:
     """How many products each read model shows at their final version (search, pricing):
     one count per distinct version and one SQL statement, so watching costs the stores
@@ -87,14 +99,7 @@ def test_whole_system_commands_in_to_documents_and_rows_out(
         client.send(c.register_product("SYS-PROBE", "probe"), timeout_s=120)
     commands = catalog_commands(30_000, 5_000, prefix="SYS")
     versions = final_versions(commands)
-    producer = Producer(
-        {
-            "bootstrap.servers": module_settings.kafka_bootstrap_servers,
-            "partitioner": "murmur2_random",
-            "linger.ms": 5,
-            "enable.idempotence": True,
-        }
-    )
+    producer = burst_producer(module_settings)
     topic = Topics.from_settings(module_settings).commands
     payloads = [(cmd["sku"].encode(), orjson.dumps(cmd)) for cmd in commands]
     began = time.perf_counter()

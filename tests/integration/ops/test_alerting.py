@@ -13,7 +13,6 @@ test prints how long it took (no timing is asserted; the waits are generous boun
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -29,16 +28,10 @@ from producers import commands as c
 from producers.client import CommandClient
 from schemas.config.settings import Settings
 from tests.fixtures.load import wait_until
-from tests.fixtures.workers import Worker, module_scope, settings_env
+from tests.fixtures.workers import Worker, free_port_block, module_scope, settings_env
 
 THRESHOLD_S, FOR_S = 30, 30
 pytestmark = pytest.mark.timeout(600)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Webhook:
@@ -91,10 +84,9 @@ def module_settings(
     yield from module_scope(
         settings,
         tmp_path_factory,
-        metrics_port=free_port(),
-        exporter_port=free_port(),
-        prometheus_port=free_port(),
-        alertmanager_port=free_port(),
+        exporter_port=free_port_block(1),
+        prometheus_port=free_port_block(1),
+        alertmanager_port=free_port_block(1),
         monitoring_interval_s=1,
         alert_webhook_url=webhook.url,
     )

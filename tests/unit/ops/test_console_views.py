@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +18,7 @@ from ops.console import operations, price_chart
 from ops.console.operations import by_partition
 from ops.dlq import Letter
 from ops.read_model_status import progress_of
+from ops.status import RoleStatus
 from read_models.pricing.models import CurrentPrice, OmnibusPrice, PriceInterval
 from read_models.search.models import FacetBucket, Facets, PriceRangeBucket
 from read_models.search.queries import PRICE_RANGES
@@ -281,3 +283,24 @@ def test_the_panel_is_pushed_at_once_then_each_interval_until_the_client_goes() 
         sent == [b"event: operations\ndata: wait\n\n"] + [b"event: operations\ndata: panel\n\n"] * 2
     )
     assert len(asked) == 3  # no sample asked for once the client is gone
+
+
+def test_the_operations_history_keeps_ten_minutes_per_role_oldest_first() -> None:
+    history: dict[str, deque[operations.Point]] = {}
+    role = RoleStatus("search-projection", "g", "t", 1, [], 0)
+    shown = None
+    for minute in range(15):
+        taken = operations.Snapshot(T0 + timedelta(minutes=minute), roles=[role])
+        shown = operations.remember(history, taken)
+    assert shown is not None
+    points = shown.history["search-projection"]
+    assert [p.at for p in points] == sorted(p.at for p in points)
+    assert len(points) == 11  # minutes 4 to 14: ten minutes back from the last
+    assert points[-1].at - points[0].at == operations.HISTORY_S
+
+
+def test_a_sparkline_spans_its_box_and_scales_to_the_largest_value() -> None:
+    points = operations.sparkline([0.0, 5.0, 10.0], width=100, height=22)
+    assert points == "0.0,21.0 50.0,11.0 100.0,1.0"
+    assert operations.sparkline([0.0, 0.0]) == "0.0,35.0 240.0,35.0"
+    assert operations.sparkline([]) == ""

@@ -1,0 +1,94 @@
+"""The processor's spans: one per traced command, one per batch that carries any.
+
+A command whose record carries a sampled ``traceparent`` gets a span in its own
+trace ("decide <type>", with its SKU, command id, partition, offset and
+outcome), lasting from the batch's start to its commit; the records the
+command leads to (its events, its result) carry that span's context, so the
+projections' writes join the same trace. The batch gets a span of its own (a
+batch mixes many traces) with a child for its transaction, linked to the
+commands' spans. Nothing here runs unless tracing is on and the batch holds a
+traced command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from confluent_kafka import Message
+from opentelemetry.trace import Span, SpanKind
+
+from schemas import tracing
+from streams.command_batch import BatchDecision, Record
+
+__all__ = ["BatchSpans", "traced_records"]
+
+
+def traced_records(messages: Sequence[Message]) -> dict[int, bytes]:
+    """index -> sampled ``traceparent`` of the records that carry one."""
+    if not tracing.enabled():
+        return {}
+    found = {}
+    for index, message in enumerate(messages):
+        parent = tracing.record_trace(message.headers())
+        if parent is not None:
+            found[index] = parent
+    return found
+
+
+class BatchSpans:
+    """Spans of one batch, started once it is decided, ended after its transaction."""
+
+    def __init__(
+        self,
+        instance: str,
+        traced: dict[int, bytes],
+        records: Sequence[Record],
+        decision: BatchDecision,
+        began_ns: int,
+    ) -> None:
+        self.commands: list[Span] = []
+        carried: list[bytes] = []
+        for index, parent in traced.items():
+            answer, record = decision.answers[index], records[index]
+            result = answer.result or {}
+            span = tracing.start_span(
+                f"decide {result.get('type') or 'command'}",
+                parent=parent,
+                kind=SpanKind.CONSUMER,
+                start_ns=began_ns,
+                attributes={
+                    "eventcart.sku": answer.sku or "",
+                    "eventcart.command_id": answer.command_id or "",
+                    "eventcart.outcome": str(result.get("status", "invalid")),
+                    "messaging.kafka.partition": record.partition,
+                    "messaging.kafka.offset": record.offset,
+                },
+            )
+            own = tracing.traceparent_of(span)
+            if own is not None:
+                answer.trace = own
+                for event_index in answer.events:
+                    decision.traces[event_index] = own
+                carried.append(own)
+            self.commands.append(span)
+        self.batch = tracing.start_span(
+            "process command batch",
+            links=carried,
+            start_ns=began_ns,
+            attributes={
+                "eventcart.processor": instance,
+                "eventcart.commands": len(records),
+                "eventcart.events": len(decision.events),
+            },
+        )
+        self.transaction = tracing.start_span(
+            "kafka transaction", parent=tracing.traceparent_of(self.batch)
+        )
+
+    def end(self, error: str | None = None) -> None:
+        now = time.time_ns()
+        tracing.end_span(self.transaction, error, now)
+        tracing.end_span(self.batch, error, now)
+        for span in self.commands:
+            tracing.end_span(span, error, now)
