@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import orjson
 from confluent_kafka import Message
 from opentelemetry.trace import Span, SpanKind
 
@@ -36,6 +37,15 @@ def traced_records(messages: Sequence[Message]) -> dict[int, bytes]:
     return found
 
 
+def _command_type(record: Record) -> str:
+    """The command's type, read again (traced commands only: a few per batch)."""
+    try:
+        found = orjson.loads(record.value or b"{}").get("type")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "command"
+    return found if isinstance(found, str) else "command"
+
+
 class BatchSpans:
     """Spans of one batch, started once it is decided, ended after its transaction."""
 
@@ -53,7 +63,7 @@ class BatchSpans:
             answer, record = decision.answers[index], records[index]
             result = answer.result or {}
             span = tracing.start_span(
-                f"decide {result.get('type') or 'command'}",
+                f"decide {_command_type(record)}",
                 parent=parent,
                 kind=SpanKind.CONSUMER,
                 start_ns=began_ns,

@@ -5,7 +5,9 @@ on the Go module proxy. ``ops/stack/jaeger/go.mod`` pins it as a Go tool
 (``go get -tool github.com/jaegertracing/jaeger/cmd/jaeger@v1.75.0``, with its
 ``go.sum``), and the first start builds the binary into the download cache
 (a few minutes, once). It runs as one process keeping traces in memory:
-OTLP/HTTP in on 127.0.0.1:4318, the UI and its query API on 127.0.0.1:16686.
+OTLP/HTTP in on 127.0.0.1:4318, its query API on 127.0.0.1:16686. The UI's
+assets are built by Jaeger's release process (npm), not part of the Go module:
+this build serves a placeholder page there; the query API is complete.
 Every listener is named on loopback in its configuration (its defaults would
 listen on every interface for some).
 """
@@ -82,7 +84,11 @@ class Jaeger(Service):
                         "exporters": ["jaeger_storage_exporter"],
                     }
                 },
-                "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
+                "telemetry": {
+                    "metrics": {"level": "none"},
+                    "traces": {"level": "none"},
+                    "logs": {"level": "warn"},
+                },
             },
             "receivers": {
                 "otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{s.jaeger_otlp_port}"}}}
@@ -96,6 +102,8 @@ class Jaeger(Service):
                 "jaeger_storage": {"backends": {"memory": {"memory": {"max_traces": 100_000}}}},
                 "jaeger_query": {
                     "storage": {"traces": "memory"},
+                    # its own traces would go to OTLP on :4317, which nothing serves here
+                    "enable_tracing": False,
                     "http": {"endpoint": f"127.0.0.1:{s.jaeger_query_port}"},
                     "grpc": {"endpoint": f"127.0.0.1:{s.jaeger_query_port - 1}"},
                 },

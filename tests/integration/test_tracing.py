@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +21,8 @@ import httpx
 import pytest
 
 from ops.stack.jaeger import Jaeger
+from producers import commands as c
+from producers.client import CommandClient
 from schemas.config.settings import Settings
 from tests.fixtures.load import wait_until
 from tests.fixtures.tracing import jaeger_running, tracing_ports
@@ -100,13 +103,16 @@ def test_a_command_sent_over_http_is_one_trace_through_every_process(
 ) -> None:
     for role in ("command-processor", "search-projection", "pricing-projection"):
         make_worker(role)
+    # the processor ready (this process exports nothing: its client is not traced)
+    with CommandClient(module_settings.model_copy(update={"tracing_endpoint": ""})) as client:
+        client.send(c.register_product("TR-PROBE", "probe"), timeout_s=120)
     headers = {
         "Authorization": f"Bearer {module_settings.api_token.get_secret_value()}",
         "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01",
     }
     body = {"sku": "TR-1", "data": {"name": "Traced", "brand": "Acme"}}
     answer = httpx.post(
-        f"{command_api}/commands/register-product?timeout_s=120",
+        f"{command_api}/commands/register-product?timeout_s=60",
         json=body,
         headers=headers,
         timeout=130,
@@ -125,11 +131,18 @@ def test_a_command_sent_over_http_is_one_trace_through_every_process(
         ("eventcart-pricing-projection", "pricing-projection write ProductRegistered"),
     }
 
+    seen: set[tuple[str, str]] = set()
+
     def complete() -> bool:
         found = trace_of(jaeger, TRACE_ID)
-        return found is not None and wanted <= services_and_operations(found)
+        seen.clear()
+        seen.update(services_and_operations(found) if found else set())
+        return wanted <= seen
 
-    wait_until(complete, 90, "the command's trace in Jaeger with every process's span")
+    deadline = time.monotonic() + 90
+    while not complete() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert wanted <= seen, f"missing {sorted(wanted - seen)}; the trace has {sorted(seen)}"
     found = trace_of(jaeger, TRACE_ID)
     assert found is not None
     spans = found["spans"]
@@ -140,4 +153,17 @@ def test_a_command_sent_over_http_is_one_trace_through_every_process(
     # the caller's span is the API span's parent
     api = next(s for s in spans if s["operationName"] == "POST /commands/RegisterProduct")
     assert any(r["spanID"] == CALLER_SPAN for r in api["references"])
+    # the processor's batch span, a trace of its own, links to the command's span
+    query = "service=eventcart-command-processor&operation=process%20command%20batch&limit=50"
+    url = f"http://127.0.0.1:{jaeger.port}/api/traces?{query}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        batches = json.loads(response.read())["data"]
+    linked = {
+        ref["traceID"]
+        for batch in batches
+        for span in batch["spans"]
+        for ref in span["references"]
+        if ref["refType"] == "FOLLOWS_FROM"
+    }
+    assert TRACE_ID in linked
     print(f"\ntrace {TRACE_ID}: {sorted(services_and_operations(found))}")
