@@ -29,10 +29,6 @@ __all__ = ["SystemCollector", "import_idle_seconds"]
 
 log = logging.getLogger(__name__)
 
-#: A scrape within this long of the last one is answered from it: two Prometheus
-#: servers (or a person with curl) do not double the load on Kafka.
-CACHE_S = 2.0
-
 
 def import_idle_seconds(root: Path, now: float | None = None) -> tuple[int, float]:
     """(imports running, the longest time one of them has made no progress). A running
@@ -53,18 +49,39 @@ def import_idle_seconds(root: Path, now: float | None = None) -> tuple[int, floa
 
 
 class SystemCollector(Collector):
-    """Lag (records and seconds), members and dead letters per role; imports."""
+    """Lag (records and seconds), members and dead letters per role; imports.
+
+    Measuring takes a second or more (committed offsets are watched for a moment,
+    then the oldest waiting record of each lagging partition is read), longer than
+    a scrape may wait at short intervals. So one thread measures back to back and a
+    scrape answers at once with the latest measure, at most about that old.
+    """
 
     def __init__(self, settings: Settings, sample_s: float = 1.0) -> None:
         self.settings, self.sample_s = settings, sample_s
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[Metric]] | None = None
+        self._latest: list[Metric] | None = None
+        self._measured = threading.Event()
+        threading.Thread(target=self._run, name="exporter-measure", daemon=True).start()
 
     def collect(self) -> Iterator[Metric]:
+        self._measured.wait(timeout=30)
         with self._lock:
-            if self._cached is None or time.monotonic() - self._cached[0] > CACHE_S:
-                self._cached = (time.monotonic(), self._measure())
-            yield from self._cached[1]
+            latest = list(self._latest or [])
+        yield from latest
+
+    def _run(self) -> None:
+        while True:
+            try:
+                measured = self._measure()
+            except Exception:  # never let the measuring thread die: log, try again
+                log.exception("exporter: measuring failed")
+                time.sleep(1.0)
+                continue
+            with self._lock:
+                self._latest = measured
+            self._measured.set()
+            time.sleep(0.1)
 
     def _measure(self) -> list[Metric]:
         up = GaugeMetricFamily(

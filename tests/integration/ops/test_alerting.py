@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -123,6 +124,25 @@ def exporter(module_settings: Settings) -> Iterator[None]:
     log.close()
 
 
+def prometheus_view(settings: Settings) -> dict[str, Any]:
+    """What Prometheus has of the lag and the alerts, for a failure's message."""
+    found: dict[str, Any] = {}
+    for name, query in (
+        ("behind", "eventcart_consumer_behind_seconds"),
+        ("up", "up"),
+        ("alerts", "ALERTS"),
+    ):
+        url = f"http://127.0.0.1:{settings.prometheus_port}/api/v1/query?query={query}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                result = json.loads(response.read())["data"]["result"]
+        except OSError as exc:
+            found[name] = str(exc)
+            continue
+        found[name] = [(r["metric"], r["value"][1]) for r in result]
+    return found
+
+
 def steady_load(client: CommandClient, stop: threading.Event) -> None:
     """About 40 commands/s on 20 products until ``stop``."""
     i = 0
@@ -150,16 +170,16 @@ def test_a_stopped_projection_fires_the_lag_alert_and_resolves_when_started(
             time.sleep(5)
             stopped = time.monotonic()
             search.stop()
-            wait_until(
-                lambda: (
-                    webhook.first(
-                        "firing", "EventcartProjectionBehind", "search-projection", stopped
-                    )
-                    is not None
-                ),
-                THRESHOLD_S + FOR_S + 60,
-                "EventcartProjectionBehind firing for the stopped search projection",
-            )
+            deadline = time.monotonic() + THRESHOLD_S + FOR_S + 60
+            while (
+                webhook.first("firing", "EventcartProjectionBehind", "search-projection", stopped)
+                is None
+            ):
+                assert time.monotonic() < deadline, (
+                    "EventcartProjectionBehind not fired for the stopped search projection; "
+                    f"Prometheus saw: {prometheus_view(module_settings)}"
+                )
+                time.sleep(1)
             fired = webhook.first(
                 "firing", "EventcartProjectionBehind", "search-projection", stopped
             )
