@@ -110,28 +110,37 @@ def _ends(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
 _COUNT_BELOW = 1000
 
 
+#: Longest one partition is read for its waiting records.
+_READ_S = 2.0
+
+
 def _waiting(
-    consumer: Consumer, topic: str, partition: int, offset: int, count: bool
+    consumer: Consumer, topic: str, partition: int, span: tuple[int, int], count: bool
 ) -> tuple[int | None, int | None]:
-    """(committed records from offset to the end, when ``count``; the timestamp in ms of
-    the first of them, None when there is none). Markers are not records."""
+    """(committed records in [offset, end), when ``count``; the timestamp in ms of the
+    first of them, None when there is none). Markers are not records. Bounded by the
+    end seen before (a partition written all the time, by back-to-back transactions,
+    never reaches an end of its own) and by :data:`_READ_S`."""
+    offset, end = span
     consumer.assign([TopicPartition(topic, partition, offset)])
     found, first_ms = 0, None
+    deadline = time.monotonic() + _READ_S
     try:
-        while True:
-            messages = consumer.consume(_COUNT_BELOW, timeout=0) or consumer.consume(1, timeout=2.0)
-            if not messages:
-                break
+        while time.monotonic() < deadline:
+            messages = consumer.consume(_COUNT_BELOW, timeout=0) or consumer.consume(1, timeout=0.2)
             for message in messages:
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     return (found if count else None), first_ms
-                if error is None:
-                    found += 1
-                    if first_ms is None:
-                        first_ms = message.timestamp()[1]
-                    if not count:
-                        return None, first_ms
+                if error is not None or (message.offset() or 0) >= end:
+                    continue
+                found += 1
+                if first_ms is None:
+                    first_ms = message.timestamp()[1]
+                if not count:
+                    return None, first_ms
+            if messages and (messages[-1].offset() or 0) >= end - 1:
+                break  # read up to the end seen before
     finally:
         consumer.unassign()
     return (found if count else None), first_ms
@@ -168,7 +177,9 @@ def collect(settings: Settings, sample_s: float = 3.0) -> list[RoleStatus]:
                 committed = after.get(p)
                 position = low if committed is None else committed
                 pending, first_ms = (
-                    _waiting(consumer, topic, p, position, count=high - position <= _COUNT_BELOW)
+                    _waiting(
+                        consumer, topic, p, (position, high), count=high - position <= _COUNT_BELOW
+                    )
                     if high > position
                     else (None, None)
                 )

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,6 +144,17 @@ def prometheus_view(settings: Settings) -> dict[str, Any]:
     return found
 
 
+def first_true(settings: Settings, query: str, since: float, until: float) -> float | None:
+    """Unix time of the first 1 s step in [since, until] at which ``query`` has a value
+    in Prometheus (None: never)."""
+    params = urllib.parse.urlencode({"query": query, "start": since, "end": until, "step": 1})
+    url = f"http://127.0.0.1:{settings.prometheus_port}/api/v1/query_range?{params}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result = json.loads(response.read())["data"]["result"]
+    stamps = [float(t) for series in result for t, _ in series["values"]]
+    return min(stamps) if stamps else None
+
+
 def steady_load(client: CommandClient, stop: threading.Event) -> None:
     """About 40 commands/s on 20 products until ``stop``."""
     i = 0
@@ -168,7 +180,7 @@ def test_a_stopped_projection_fires_the_lag_alert_and_resolves_when_started(
         load.start()
         try:
             time.sleep(5)
-            stopped = time.monotonic()
+            stopped, stopped_at = time.monotonic(), time.time()
             search.stop()
             deadline = time.monotonic() + THRESHOLD_S + FOR_S + 60
             while (
@@ -184,7 +196,7 @@ def test_a_stopped_projection_fires_the_lag_alert_and_resolves_when_started(
                 "firing", "EventcartProjectionBehind", "search-projection", stopped
             )
             assert fired is not None
-            started = time.monotonic()
+            started, started_at = time.monotonic(), time.time()
             make_worker("search-projection")
             wait_until(
                 lambda: (
@@ -203,9 +215,25 @@ def test_a_stopped_projection_fires_the_lag_alert_and_resolves_when_started(
         finally:
             stop.set()
             load.join(timeout=30)
-    late = fired - stopped - THRESHOLD_S
+    # In Prometheus' own time: the rule's condition first true, the alert first firing,
+    # the condition false again, the alert gone.
+    behind = 'max(eventcart_consumer_behind_seconds{role="search-projection"})'
+    now = time.time()
+    over = first_true(module_settings, f"{behind} > {THRESHOLD_S}", stopped_at, now)
+    firing = first_true(
+        module_settings,
+        'ALERTS{alertname="EventcartProjectionBehind",alertstate="firing"}',
+        stopped_at,
+        now,
+    )
+    back = first_true(module_settings, f"{behind} <= {THRESHOLD_S}", started_at, now)
+    assert over is not None and firing is not None and back is not None
+    interval = module_settings.monitoring_interval_s
     print(
-        f"\nlag alert: fired {fired - stopped:.1f} s after the projection stopped "
-        f"({late - FOR_S:+.1f} s past threshold + for: {THRESHOLD_S} + {FOR_S} s); "
-        f"resolved {resolved - started:.1f} s after it started again"
+        f"\nlag alert (scrape and evaluation every {interval} s, for: {FOR_S} s): condition "
+        f"true {over - stopped_at:.1f} s after the stop; firing in Prometheus {firing - over:.1f} s "
+        f"after that (for: + {firing - over - FOR_S:.1f} s); at the webhook "
+        f"{fired - stopped:.1f} s after the stop. Started again: condition false after "
+        f"{back - started_at:.1f} s, resolved at the webhook {resolved - started:.1f} s after "
+        "the start"
     )
