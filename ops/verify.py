@@ -4,7 +4,8 @@ The drift check nothing else gives: every SKU's history is folded with the
 same pure projection code the live workers run and compared with what each
 read model's store holds (each read model says how, in its
 :class:`~read_models.read_model.Check`). Partition by partition (all events of one SKU live in one
-partition), so memory holds one partition's products at a time; stores are
+partition), so memory holds one partition's products at a time (a large
+partition in slices: ``_fold_partition``); stores are
 read many SKUs per request (``mget``, ``= ANY``), and every SKU they hold is
 listed (a point in time, a server-side cursor) to find products the log does
 not know.
@@ -19,18 +20,23 @@ seconds to catch up before it counts as "stale".
 from __future__ import annotations
 
 import math
+import struct
+import tempfile
 import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from read_models.projection import PositionedEvent
 from read_models.read_model import Inspection, ReadModel
 from read_models.registry import READ_MODELS, by_name
+from schemas import codec
 from schemas.config.settings import Settings
+from schemas.errors import ContractError
 from streams import event_log
 
 __all__ = ["MODELS", "Drift", "Report", "verify"]
@@ -143,34 +149,74 @@ def _fold_partition(
     slices: int,
     progress: Progress | None,
 ) -> Iterator[_Partition]:
-    """The partition's SKUs folded in ``slices`` groups (by a hash of the record key),
-    one read of the partition each: a group's events are what memory holds."""
+    """The partition's SKUs folded, all at once or in ``slices`` groups. For slices, the
+    partition is read once and each record written, undecoded, to its slice's
+    temporary file (chosen by a hash of its key, the SKU); then each file is decoded
+    and folded in turn: memory holds one slice, the log is read once."""
     low, high = span
-    for index in range(slices):
-        keys = None if slices == 1 else _slice(index, slices)
+    if slices == 1:
         events: dict[str, list[PositionedEvent]] = defaultdict(list)
-        for batch in event_log.read(
-            settings, {partition: low}, {partition: high}, batch_size=20_000, keys=keys
-        ):
+        for batch in event_log.read(settings, {partition: low}, {partition: high}, 20_000):
             for positioned in batch.events:
                 events[str(positioned.event["sku"])].append(positioned)
             if progress is not None and partition in batch.reached:
-                progress(
-                    partition, (index * (high - low) + batch.reached[partition] + 1 - low) // slices
-                )
-        everything = [e for evs in events.values() for e in evs]
-        yield _Partition(
-            dict(events), {model.name: dict(model.check.expected(everything)) for model in models}
-        )
+                progress(partition, batch.reached[partition] + 1 - low)
+        yield _folded(models, events)
+        return
+    with tempfile.TemporaryDirectory(prefix="eventcart-verify-") as folder:
+        paths = [Path(folder) / f"slice-{index}" for index in range(slices)]
+        files = [path.open("wb") for path in paths]
+        try:
+            for records in event_log.read_raw(
+                settings, {partition: low}, {partition: high}, 20_000
+            ):
+                for _, offset, key, value in records:
+                    index = zlib.crc32(key) % slices if key is not None else 0
+                    _spill(files[index], offset, key, value)
+                if progress is not None:  # reading is the first half of the work
+                    progress(partition, (records[-1][1] + 1 - low) // 2)
+        finally:
+            for file in files:
+                file.close()
+        for index, path in enumerate(paths):
+            events = defaultdict(list)
+            for positioned in _unspill(path, partition):
+                events[str(positioned.event["sku"])].append(positioned)
+            path.unlink()
+            if progress is not None:
+                progress(partition, (high - low) // 2 + (index + 1) * (high - low) // (2 * slices))
+            yield _folded(models, events)
 
 
-def _slice(index: int, slices: int) -> Callable[[bytes | None], bool]:
-    """Accepts the keys of one slice; keyless records (never valid events) go with the first."""
+def _folded(models: list[ReadModel], events: dict[str, list[PositionedEvent]]) -> _Partition:
+    everything = [e for evs in events.values() for e in evs]
+    return _Partition(
+        dict(events), {model.name: dict(model.check.expected(everything)) for model in models}
+    )
 
-    def accepts(key: bytes | None) -> bool:
-        return zlib.crc32(key) % slices == index if key is not None else index == 0
 
-    return accepts
+_HEAD = struct.Struct("<qii")  # offset, key length, value length (-1: none)
+
+
+def _spill(file: BinaryIO, offset: int, key: bytes | None, value: bytes | None) -> None:
+    file.write(
+        _HEAD.pack(offset, -1 if key is None else len(key), -1 if value is None else len(value))
+    )
+    file.write(key or b"")
+    file.write(value or b"")
+
+
+def _unspill(path: Path, partition: int) -> Iterator[PositionedEvent]:
+    """The decodable events of a slice file, in the order written (the log's)."""
+    with path.open("rb") as file:
+        while head := file.read(_HEAD.size):
+            offset, key_length, value_length = _HEAD.unpack(head)
+            file.read(max(key_length, 0))
+            value = file.read(max(value_length, 0))
+            try:
+                yield PositionedEvent(codec.decode_event(value), partition, offset)
+            except ContractError:
+                continue  # undecodable: the live projection dead-lettered it
 
 
 def _compare(

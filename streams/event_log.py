@@ -13,7 +13,7 @@ which is no record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -109,16 +109,18 @@ def offsets_for_time(settings: Settings, timestamp_ms: int) -> dict[int, int]:
         consumer.close()
 
 
-def read(
+#: One record as read, before decoding: (partition, offset, key, value).
+RawRecord = tuple[int, int, bytes | None, bytes | None]
+
+
+def read_raw(
     settings: Settings,
     start: Mapping[int, int],
     stop: Mapping[int, int],
     batch_size: int = 5000,
-    keys: Callable[[bytes | None], bool] | None = None,
-) -> Iterator[Batch]:
-    """Batches of the events in [start[p], stop[p]) for each partition p; with
-    ``keys``, only the records whose key it accepts (tested before decoding, so a
-    reader after a slice of the SKUs pays little for the others)."""
+) -> Iterator[list[RawRecord]]:
+    """The records in [start[p], stop[p]) for each partition p, undecoded, in batches
+    as they arrive (each partition's in order)."""
     todo = {p: (start.get(p, 0), end) for p, end in stop.items() if start.get(p, 0) < end}
     if not todo:
         return
@@ -128,7 +130,7 @@ def read(
         consumer.assign([TopicPartition(topic, p, first) for p, (first, _) in todo.items()])
         remaining = set(todo)
         while remaining:
-            batch = Batch()
+            records: list[RawRecord] = []
             # What is fetched already; else wait (briefly) for the next record or the end.
             messages = consumer.consume(batch_size, timeout=0) or consumer.consume(1, timeout=1.0)
             for message in messages:
@@ -142,16 +144,26 @@ def read(
                     continue
                 if offset >= todo[partition][1] - 1:
                     remaining.discard(partition)
-                key = message.key()
-                if keys is None or keys(key):
-                    batch.add(partition, offset, key, message.value())
-                else:
-                    batch.reached[partition] = max(batch.reached.get(partition, -1), offset)
+                records.append((partition, offset, message.key(), message.value()))
             for partition in list(remaining):
                 position = consumer.position([TopicPartition(topic, partition)])[0].offset
                 if position >= todo[partition][1]:
                     remaining.discard(partition)  # past a marker at the end of the range
-            if batch.reached:
-                yield batch
+            if records:
+                yield records
     finally:
         consumer.close()
+
+
+def read(
+    settings: Settings,
+    start: Mapping[int, int],
+    stop: Mapping[int, int],
+    batch_size: int = 5000,
+) -> Iterator[Batch]:
+    """Batches of the events in [start[p], stop[p]) for each partition p, decoded."""
+    for records in read_raw(settings, start, stop, batch_size):
+        batch = Batch()
+        for partition, offset, key, value in records:
+            batch.add(partition, offset, key, value)
+        yield batch

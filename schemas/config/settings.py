@@ -146,9 +146,10 @@ class Settings(BaseSettings):
 
     # --- read models -------------------------------------------------------
     search_index: str = "products"
-    #: Events `eventcart verify` folds at once: a partition holding more is checked in
-    #: slices of its SKUs (by a hash of the record key, filtered before decoding), one
-    #: read of the partition per slice, so memory stays bounded however long the log.
+    #: Events `eventcart verify` folds at once: a partition holding more is read once,
+    #: its records spilled undecoded to one temporary file per slice of its SKUs (by a
+    #: hash of the record key), each slice then folded in turn: memory stays bounded
+    #: however long the log, for disk the size of the partition.
     verify_events_in_memory: int = Field(default=300_000, ge=10)
     pricing_schema: str = "pricing"
 
