@@ -46,11 +46,11 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(7200)]
 PRODUCTS = 100_000
 
 
-def history(i: int, rng: random.Random) -> list[dict[str, Any]]:
-    sku = f"RB-{i:06d}"
-    state = ProductState.empty(sku)
+def product_commands(sku: str, i: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Ten commands of one product's history: registered, six prices in two currencies
+    (a sale among them), three stock changes."""
     regular = rng.randint(900, 29900) / 100
-    commands = [
+    return [
         c.register_product(
             sku, f"Product {i}", brand=f"Brand{i % 40}", category_path=["Shop", "All"]
         ),
@@ -64,6 +64,12 @@ def history(i: int, rng: random.Random) -> list[dict[str, Any]]:
         c.adjust_stock(sku, rng.randint(5, 50)),
         c.change_price(sku, f"{regular * 1.15:.2f}", "USD"),
     ]
+
+
+def history(i: int, rng: random.Random) -> list[dict[str, Any]]:
+    sku = f"RB-{i:06d}"
+    state = ProductState.empty(sku)
+    commands = product_commands(sku, i, rng)
     events: list[dict[str, Any]] = []
     for command in commands:
         decision = decide(command, state)

@@ -4,8 +4,8 @@ Each step is what an operator runs, as its own process, timed, with the peak
 resident memory of every component beside it (the step's own process and
 Kafka, Elasticsearch, PostgreSQL) and the disk each service takes after it:
 
-1. load: 10 commands per product (register, five prices in two currencies,
-   three stock changes... the history of `test_replay`) produced raw to the
+1. load: 10 commands per product (register, six prices in two currencies,
+   three stock changes: the history of `test_replay`) produced raw to the
    commands topic by two generator processes, decided by the command
    processor (one process, as after `make run`) into the events topic; the
    step ends when the processor has committed every command;
@@ -36,13 +36,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from producers import commands as c
 from producers.client import producer_config
 from schemas import codec
 from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
 from schemas.topics import Topics
 from tests.benchmarks.memory import RssMeter
+from tests.benchmarks.test_replay import product_commands
 from tests.fixtures.workers import Worker, settings_env
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.long, pytest.mark.timeout(4 * 3600)]
@@ -58,21 +58,7 @@ def commands_for(start: int) -> list[tuple[bytes, bytes]]:
     out: list[tuple[bytes, bytes]] = []
     for i in range(start, min(start + CHUNK, PRODUCTS)):
         sku = f"SC-{i:07d}"
-        regular = rng.randint(900, 29900) / 100
-        for command in (
-            c.register_product(
-                sku, f"Product {i}", brand=f"Brand{i % 40}", category_path=["Shop", "All"]
-            ),
-            c.change_price(sku, f"{regular:.2f}", "EUR"),
-            c.change_price(sku, f"{regular * 1.08:.2f}", "USD"),
-            c.adjust_stock(sku, rng.randint(20, 200)),
-            c.change_price(sku, f"{regular * 0.8:.2f}", "EUR", price_type="sale"),
-            c.adjust_stock(sku, -rng.randint(1, 10)),
-            c.change_price(sku, f"{regular:.2f}", "EUR"),
-            c.change_price(sku, f"{regular * 1.1:.2f}", "EUR"),
-            c.adjust_stock(sku, rng.randint(5, 50)),
-            c.change_price(sku, f"{regular * 1.15:.2f}", "USD"),
-        ):
+        for command in product_commands(sku, i, rng):
             out.append((sku.encode(), codec.encode(command)))
     return out
 

@@ -29,7 +29,11 @@ def tool(name: str) -> str:
     """The tool from Debian's packages, installed as the stack would (root only)."""
     if shutil.which(name) is None:
         if os.geteuid() != 0:
-            pytest.skip(f"{name} not installed (Debian's prometheus packages; needs root)")
+            pytest.fail(
+                f"{name} not found: install Debian's prometheus and prometheus-alertmanager "
+                "packages (as root: apt-get install --no-install-recommends prometheus "
+                "prometheus-alertmanager), or run the tests as root, which installs them"
+            )
         service = Alertmanager if name == "amtool" else Prometheus
         service(Settings()).install()
     found = shutil.which(name)
