@@ -16,7 +16,7 @@ down: install
 	$(BIN)/eventcart down
 
 test: install stack-up
-	$(BIN)/pytest -m "not benchmark and not long" tests
+	$(BIN)/pytest -m "not benchmark and not long" --durations=25 tests
 
 # The pure tests alone: no service, a few seconds.
 unit: install

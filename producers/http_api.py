@@ -113,6 +113,7 @@ def create_app(
                     await asyncio.to_thread(active.close)
                 except DeliveryError as exc:
                     log.error("commands lost at shutdown: %s", exc)
+            await asyncio.to_thread(tracing.flush)
 
     app = FastAPI(
         title="eventcart command API",

@@ -15,6 +15,7 @@ cannot answer gives a **503** with ``Retry-After``, never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -46,7 +47,7 @@ from read_models.query_stores import Stores, reader_dsn
 from read_models.search import queries as search
 from read_models.search.models import SearchResult
 from read_models.search_params import SearchQuery
-from schemas import http_metrics
+from schemas import http_metrics, tracing
 from schemas.config import preflight
 from schemas.config.api_exposure import check_api_exposure
 from schemas.config.settings import Settings, get_settings
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # per worker process: the change stream's spans (a push in its command's trace)
+        tracing.setup(settings, "eventcart-query-api")
         stores = Stores(settings)
         stores.open()
         app.state.stores = stores
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.changes.close()
             stores.close()
+            await asyncio.to_thread(tracing.flush)
 
     app = FastAPI(
         title="eventcart query API",

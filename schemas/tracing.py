@@ -35,6 +35,7 @@ __all__ = [
     "context_of",
     "enabled",
     "end_span",
+    "flush",
     "link",
     "outgoing",
     "record_trace",
@@ -81,6 +82,18 @@ def setup(settings: Settings, service: str) -> bool:
 
 def enabled() -> bool:
     return _on
+
+
+def flush(timeout_ms: int = 5000) -> None:
+    """Export what is still queued, at a process's shutdown. The SDK flushes at
+    interpreter exit by itself, but an API's worker processes (uvicorn's, started by
+    multiprocessing) leave through ``os._exit``, which skips that: their last spans
+    would be lost."""
+    if _on:
+        provider = trace.get_tracer_provider()
+        force_flush = getattr(provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush(timeout_ms)
 
 
 def sampled(traceparent: bytes) -> bool:

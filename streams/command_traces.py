@@ -8,6 +8,13 @@ projections' writes join the same trace. The batch gets a span of its own (a
 batch mixes many traces) with a child for its transaction, linked to the
 commands' spans. Nothing here runs unless tracing is on and the batch holds a
 traced command.
+
+A scheduled price change fires long after the command that planned it, in a
+step of its own. So the schedule remembers the ``traceparent`` of its
+command's span (``"trace"`` beside it in the product's state, which the
+changelog keeps through restarts), and the firing step gives each event it
+fires a span in that trace ("fire schedule start|end"): the planned change,
+its start and its end are one trace, and the projections' writes join it.
 """
 
 from __future__ import annotations
@@ -20,9 +27,13 @@ from confluent_kafka import Message
 from opentelemetry.trace import Span, SpanKind
 
 from schemas import tracing
-from streams.command_batch import BatchDecision, Record
+from streams.catalog import ProductState
+from streams.command_batch import Answer, BatchDecision, Record
 
-__all__ = ["BatchSpans", "traced_records"]
+__all__ = ["BatchSpans", "FiringSpans", "traced_records"]
+
+#: where a schedule keeps the ``traceparent`` of the command that planned it
+SCHEDULE_TRACE = "trace"
 
 
 def traced_records(messages: Sequence[Message]) -> dict[int, bytes]:
@@ -44,6 +55,59 @@ def _command_type(record: Record) -> str:
     except (orjson.JSONDecodeError, AttributeError):
         return "command"
     return found if isinstance(found, str) else "command"
+
+
+def _keep_schedule_traces(decision: BatchDecision, answer: Answer, own: bytes) -> None:
+    """Store ``own`` with each schedule the command planned, in the state the batch
+    writes (a schedule cancelled later in the same batch is not there: nothing kept)."""
+    for event_index in answer.events:
+        sku, event = decision.events[event_index]
+        if event["type"] != "PriceChangeScheduled" or sku not in decision.states:
+            continue
+        partition, state = decision.states[sku]
+        schedule_id = event["data"]["schedule_id"]
+        schedule = state.schedules.get(schedule_id)
+        if schedule is not None:
+            kept = {**schedule, SCHEDULE_TRACE: own.decode()}
+            schedules = {**state.schedules, schedule_id: kept}
+            decision.states[sku] = (partition, state.replaced(schedules=schedules))
+
+
+class FiringSpans:
+    """Spans of one firing step: one per fired event whose schedule kept a trace."""
+
+    def __init__(
+        self, instance: str, states: dict[str, tuple[int, ProductState]], fired: BatchDecision
+    ) -> None:
+        self.spans: list[Span] = []
+        for index, (sku, event) in enumerate(fired.events):
+            data = event["data"]
+            schedule_id = data.get("schedule_id")
+            schedule = states[sku][1].schedules.get(schedule_id) if schedule_id else None
+            parent = schedule.get(SCHEDULE_TRACE) if schedule else None
+            if not isinstance(parent, str):
+                continue
+            span = tracing.start_span(
+                f"fire schedule {data.get('schedule_step', 'end')}",
+                parent=parent.encode(),
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "eventcart.sku": sku,
+                    "eventcart.schedule_id": str(schedule_id),
+                    "eventcart.event_type": event["type"],
+                    "eventcart.planned_at": str(data.get("planned_at", "")),
+                    "eventcart.processor": instance,
+                },
+            )
+            own = tracing.traceparent_of(span)
+            if own is not None:
+                fired.traces[index] = own
+            self.spans.append(span)
+
+    def end(self, error: str | None = None) -> None:
+        now = time.time_ns()
+        for span in self.spans:
+            tracing.end_span(span, error, now)
 
 
 class BatchSpans:
@@ -80,6 +144,7 @@ class BatchSpans:
                 answer.trace = own
                 for event_index in answer.events:
                     decision.traces[event_index] = own
+                _keep_schedule_traces(decision, answer, own)
                 carried.append(own)
             self.commands.append(span)
         self.batch = tracing.start_span(

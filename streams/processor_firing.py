@@ -27,11 +27,12 @@ from typing import Any
 import orjson
 from confluent_kafka import TopicPartition
 
-from schemas import timestamps
+from schemas import timestamps, tracing
 from schemas.topics import Topics
 from streams import changelog_keys, metrics
 from streams.batch_writer import BatchWriter
 from streams.catalog import ProductState
+from streams.command_traces import FiringSpans
 from streams.firing import Firing, fire_due
 from streams.owned_partition import OwnedPartition
 
@@ -86,7 +87,15 @@ class DueFiring:
         offsets = [
             TopicPartition(self.topics.commands, p, owned[p].position or 0) for p in partitions
         ]
-        written = writer.write(firing.batch, offsets, consumer.consumer_group_metadata(), {})
+        spans = FiringSpans(self.instance, states, firing.batch) if tracing.enabled() else None
+        try:
+            written = writer.write(firing.batch, offsets, consumer.consumer_group_metadata(), {})
+        except Exception as exc:
+            if spans is not None:
+                spans.end(f"not fired: {exc}")
+            raise
+        if spans is not None:
+            spans.end()
         for partition, (changes, checkpoint) in written.items():
             target = owned.get(partition)
             if target is not None:

@@ -25,10 +25,12 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from elasticsearch import Elasticsearch
+from opentelemetry.trace import SpanKind
 
 from read_models.changes.applied import AppliedPositions
 from read_models.changes.change import UNKNOWN, Change, Product, describe, product_after
 from read_models.changes.hub import Hub
+from schemas import tracing
 from schemas.codec import decode_event
 from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
@@ -39,7 +41,10 @@ __all__ = ["Tail", "TailUnavailable"]
 
 log = logging.getLogger(__name__)
 
-Held = tuple[int, dict[str, Any] | None]  # offset, event (None: not an event we can read)
+#: a traced event's sampled ``traceparent`` and when the tail read it (ns)
+Traced = tuple[bytes, int]
+#: offset, event (None: not an event we can read), its trace (tracing on, event traced)
+Held = tuple[int, dict[str, Any] | None, Traced | None]
 
 
 class TailUnavailable(Exception):  # noqa: N818 (an outcome: 503, like SearchUnavailable)
@@ -93,6 +98,25 @@ def _decode(message: Message) -> dict[str, Any] | None:
         return decode_event(message.value() or b"")
     except ContractError:
         return None  # the projections dead-letter it; subscribers are told nothing
+
+
+def _released_span(partition: int, offset: int, event: Mapping[str, Any], trace: Traced) -> None:
+    """A traced event's wait in the tail, in its command's trace: from when it was read
+    to when both read models had applied it and it went out to every change stream."""
+    parent, read_ns = trace
+    span = tracing.start_span(
+        f"push change {event['type']}",
+        parent=parent,
+        kind=SpanKind.PRODUCER,
+        start_ns=read_ns,
+        attributes={
+            "eventcart.sku": event["sku"],
+            "eventcart.event_id": event["event_id"],
+            "messaging.kafka.partition": partition,
+            "messaging.kafka.offset": offset,
+        },
+    )
+    tracing.end_span(span)
 
 
 class Tail:
@@ -239,7 +263,9 @@ class Tail:
                 continue
             partition, offset = message.partition(), message.offset()
             if partition is not None and offset is not None:
-                held[partition].append((offset, _decode(message)))
+                trace = tracing.record_trace(message.headers()) if tracing.enabled() else None
+                traced = (trace, time.time_ns()) if trace is not None else None
+                held[partition].append((offset, _decode(message), traced))
 
     def _positions(self, consumer: Consumer) -> dict[int, int]:
         assigned = consumer.position(
@@ -251,15 +277,20 @@ class Tail:
         """Take every held event both read models have applied, in order, as changes.
         They leave ``held`` only once described: a lookup that fails loses nothing."""
         ready: list[tuple[int, int, dict[str, Any] | None]] = []
+        traced: list[tuple[int, int, dict[str, Any], Traced]] = []
         for partition, queue in enumerate(held):
             limit = applied.get(partition, -1)
-            for offset, event in queue:
+            for offset, event, trace in queue:
                 if offset > limit:
                     break
                 ready.append((partition, offset, event))
+                if trace is not None and event is not None:
+                    traced.append((partition, offset, event, trace))
         changes = self.describe(ready)
         for partition, _, _ in ready:
             held[partition].popleft()
+        for partition, offset, event, trace in traced:
+            _released_span(partition, offset, event, trace)
         return changes
 
     def describe(self, events: Sequence[tuple[int, int, dict[str, Any] | None]]) -> list[Change]:
