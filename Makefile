@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml
 	@command -v kcat >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q kcat >/dev/null 2>&1 \
 		|| { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; } \
 		|| echo "kcat not installed: its example test will be skipped"
+	@# docker-compose (Debian's 1.29) only validates docker-compose.yml in its test: no engine runs here.
+	@command -v docker-compose >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q docker-compose >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q docker-compose >/dev/null; } \
+		|| echo "docker-compose not installed: its validation of docker-compose.yml will be skipped"
 	@# Debian's chromium, driven by Playwright in the web console's browser tests
 	@# (Playwright's own browser download is never used).
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q chromium >/dev/null 2>&1 \

@@ -1,6 +1,7 @@
 """The clients the query API holds for its lifetime, and its read-your-writes checks.
 
-One Elasticsearch client and one PostgreSQL pool (the read-only role) per API
+One Elasticsearch client and the PostgreSQL pools of the read-only role (a read
+replica's first, when configured: :mod:`read_models.pricing_reads`) per API
 process, shared by all its requests (the web console's pages too). A request
 that passes a position token waits here, bounded, until the read model it
 reads has applied it (:mod:`read_models.consistency`), or gets
@@ -16,14 +17,13 @@ from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from read_models import consistency
 from read_models.pricing import queries as pricing
+from read_models.pricing_reads import PricingReads, reader_dsn
 from read_models.search import client as es_client
 from read_models.search import positions
 from read_models.search import queries as search
-from schemas.config.connections import postgres_conninfo
 from schemas.config.settings import Settings
 
 __all__ = ["NotYetConsistent", "Stores", "reader_dsn"]
@@ -38,16 +38,6 @@ class NotYetConsistent(Exception):  # noqa: N818 (an outcome the client handles,
         self.missing = dict(missing)
 
 
-def reader_dsn(settings: Settings) -> str:
-    """The conninfo of the read-only role: same server, database and TLS parameters,
-    user <owner>_reader."""
-    return postgres_conninfo(
-        settings,
-        user=f"{settings.postgres_user}_reader",
-        password=settings.postgres_reader_password.get_secret_value(),
-    )
-
-
 class Stores:
     """The clients the API holds for its lifetime, and the read-your-writes checks."""
 
@@ -58,17 +48,15 @@ class Stores:
         self.es = es_client.connect(
             settings, request_timeout=10, max_retries=0, connections_per_node=64
         )
-        self.pg: ConnectionPool[Any] = pricing.reader_pool(
-            reader_dsn(settings), max_size=32, open=False
-        )
+        self.pricing_reads = PricingReads(settings)
         self._refreshed_at = 0.0
         self._refresh_lock = asyncio.Lock()
 
     def open(self) -> None:
-        self.pg.open(wait=False)
+        self.pricing_reads.open()
 
     def close(self) -> None:
-        self.pg.close()
+        self.pricing_reads.close()
         self.es.close()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -80,8 +68,7 @@ class Stores:
             'SELECT partition, "offset" FROM {}.checkpoint WHERE projection = %s'
         ).format(sql.Identifier(self.schema))
         try:
-            with self.pg.connection() as conn:
-                rows = conn.execute(query, ["pricing"]).fetchall()
+            rows = self.pricing_reads.read(lambda conn: conn.execute(query, ["pricing"]).fetchall())
         except Exception as exc:
             raise pricing.PricingUnavailable(f"reading the pricing position failed: {exc}") from exc
         return {int(p): int(o) for p, o in rows}
@@ -120,7 +107,7 @@ class Stores:
     ) -> T:
         """Run a pricing query on a pooled read-only connection, once `token` is applied."""
         await self.consistent("pricing", token, wait_ms)
-        return await self.run(_with_pool(query), self.pg, self.schema, *args)
+        return await self.run(_reading(query), self.pricing_reads, self.schema, *args)
 
     async def refresh_search(self) -> None:
         """Make applied documents searchable now (one refresh for all waiting queries)."""
@@ -133,13 +120,12 @@ class Stores:
             self._refreshed_at = began
 
 
-def _with_pool(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run a pricing query on a pooled read-only connection."""
+def _reading(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run a pricing query on a pooled read-only connection (the replica's, if any)."""
 
-    def call(pool: ConnectionPool[Any], *args: Any) -> T:
+    def call(reads: PricingReads, *args: Any) -> T:
         try:
-            with pool.connection() as conn:
-                return fn(conn, *args)
+            return reads.read(lambda conn: fn(conn, *args))
         except pricing.PricingUnavailable:
             raise
         except (ValueError, TypeError):

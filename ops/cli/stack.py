@@ -27,8 +27,8 @@ err = Console(stderr=True)
 Services = Annotated[
     list[str] | None,
     typer.Argument(
-        help="kafka, elasticsearch, postgres; prometheus, alertmanager with --monitoring; "
-        "jaeger with --tracing (default: all)",
+        help="kafka, elasticsearch, postgres; postgres-replica with --replica; prometheus, "
+        "alertmanager with --monitoring; jaeger with --tracing (default: all)",
         show_default=False,
     ),
 ]
@@ -74,6 +74,16 @@ def up(
             "EVENTCART_STACK_TRACING=1)",
         ),
     ] = False,
+    replica: Annotated[
+        bool,
+        typer.Option(
+            "--replica",
+            help="also a PostgreSQL streaming replica of the local server on 127.0.0.1:5433 "
+            "(EVENTCART_POSTGRES_REPLICA_PORT); the query API reads from it with "
+            "EVENTCART_POSTGRES_REPLICA=127.0.0.1:5433 (same as "
+            "EVENTCART_STACK_POSTGRES_REPLICA=1)",
+        ),
+    ] = False,
 ) -> None:
     """Install on first use, start what is not running, wait until all are healthy.
 
@@ -90,6 +100,8 @@ def up(
         settings = settings.model_copy(update={"stack_monitoring": True})
     if tracing:
         settings = settings.model_copy(update={"stack_tracing": True})
+    if replica:
+        settings = settings.model_copy(update={"stack_postgres_replica": True})
     try:
         report = manager.up(settings, names, say=lambda line: console.print(line))
         env = (

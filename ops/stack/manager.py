@@ -14,6 +14,7 @@ from ops.stack.jaeger import Jaeger
 from ops.stack.kafka import Kafka
 from ops.stack.monitoring import Alertmanager, Prometheus
 from ops.stack.postgres import Postgres
+from ops.stack.postgres_replica import PostgresReplica
 from ops.stack.service import Service, Status
 from schemas.config.settings import Settings
 
@@ -22,7 +23,8 @@ def services(settings: Settings) -> list[Service]:
     """The stack, in start order (secured with ``EVENTCART_STACK_SECURE``: each service
     gets the generated credentials, see ``ops.stack.secured``; Prometheus and
     Alertmanager with ``EVENTCART_STACK_MONITORING``; Jaeger with
-    ``EVENTCART_STACK_TRACING``)."""
+    ``EVENTCART_STACK_TRACING``; a PostgreSQL replica with
+    ``EVENTCART_STACK_POSTGRES_REPLICA``)."""
     settings = secured.stack_settings(settings)
     brokers = [Kafka(settings, node) for node in range(1, settings.kafka_brokers + 1)]
     # Monitoring when asked for, or when it runs (so a plain `down` stops it too).
@@ -34,7 +36,9 @@ def services(settings: Settings) -> list[Service]:
     tracing = Jaeger(settings)
     if settings.stack_tracing or tracing.pid() is not None:
         watching.append(tracing)
-    return [*brokers, Elasticsearch(settings), Postgres(settings), *watching]
+    replica = PostgresReplica(settings)
+    replicas = [replica] if settings.stack_postgres_replica or replica.pid() is not None else []
+    return [*brokers, Elasticsearch(settings), Postgres(settings), *replicas, *watching]
 
 
 def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:

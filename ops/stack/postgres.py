@@ -78,10 +78,14 @@ class Postgres(Service):
                 "# The secured local stack: TLS and scram-sha-256, nothing else over TCP.\n"
                 "local     all all                trust\n"
                 "hostssl   all all 127.0.0.1/32   scram-sha-256\n"
+                "hostssl   replication all 127.0.0.1/32 scram-sha-256\n"
                 "hostnossl all all 127.0.0.1/32   reject\n"
             )
-        if (self.data_dir / "PG_VERSION").exists():
-            return
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.create_data()
+
+    def create_data(self) -> None:
+        """The data folder of a new server: initdb, with the administrator's password."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         account = self.account
         with tempfile.NamedTemporaryFile("w", dir=self.home, delete=False) as pwfile:

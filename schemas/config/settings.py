@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     postgres_dsn: SecretStr = SecretStr("postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart")
     postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
     postgres_admin_password: SecretStr = SecretStr("postgres")
+    #: ``host:port`` of a streaming replica of the DSN's server that the query API
+    #: reads from (same database, roles and TLS parameters); when it cannot be
+    #: reached the API reads the primary. Empty: everything reads the primary.
+    #: `eventcart stack up --replica` starts one on 127.0.0.1:5433.
+    postgres_replica: str = ""
 
     # --- credentials and TLS, in each client's own names ---------------------
     # (built into client options in one place: ``schemas.config.connections``)
@@ -83,6 +88,10 @@ class Settings(BaseSettings):
     #: with security and TLS, PostgreSQL with TLS and scram passwords only;
     #: credentials and certificates generated under the home (``secure.env``).
     stack_secure: bool = False
+    #: `eventcart stack up --replica`: a PostgreSQL streaming replica of the local
+    #: server, on this port (point the query API at it with EVENTCART_POSTGRES_REPLICA).
+    stack_postgres_replica: bool = False
+    postgres_replica_port: int = 5433
     start_timeout_s: float = 120.0
 
     # --- topics ----------------------------------------------------------
