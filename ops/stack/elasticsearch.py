@@ -22,6 +22,7 @@ from ops.stack.errors import StackError
 from ops.stack.java import find_java, has_module
 from ops.stack.service import Service
 from schemas.config.connections import elasticsearch_options
+from schemas.config.settings import Settings
 
 
 def extract_zip(archive: Path, target: Path) -> None:
@@ -35,12 +36,20 @@ def extract_zip(archive: Path, target: Path) -> None:
 
 
 class Elasticsearch(Service):
-    name = "elasticsearch"
+    """One node: alone (``discovery.type: single-node``), or node ``node`` of a cluster
+    of ``EVENTCART_ELASTICSEARCH_NODES`` on loopback, each with its own folder."""
+
     runs_as_service_account = True
+
+    def __init__(self, settings: Settings, node: int = 1) -> None:
+        super().__init__(settings)
+        self.node = node
+        self.clustered = settings.elasticsearch_nodes > 1
+        self.name = f"elasticsearch-{node}" if self.clustered else "elasticsearch"
 
     @property
     def port(self) -> int:
-        return self.settings.elasticsearch_port
+        return self.settings.elasticsearch_node_port(self.node)
 
     @property
     def version(self) -> str:
@@ -83,13 +92,12 @@ class Elasticsearch(Service):
             "\n".join(
                 [
                     "cluster.name: eventcart",
-                    "node.name: eventcart-1",
+                    f"node.name: eventcart-{self.node}",
                     f"path.data: {self.data_dir}",
                     f"path.logs: {self.home / 'logs'}",
                     "network.host: 127.0.0.1",
                     f"http.port: {self.port}",
-                    "transport.port: 0",
-                    "discovery.type: single-node",
+                    *self._discovery(),
                     *self._security(),
                     "action.destructive_requires_name: true",
                     "",
@@ -115,6 +123,22 @@ class Elasticsearch(Service):
         options.mkdir(exist_ok=True)
         (options / "eventcart.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
 
+    def _discovery(self) -> list[str]:
+        """Alone, or the cluster's nodes finding each other on their transport ports;
+        the first start elects a master among all of them (later starts ignore it)."""
+        if not self.clustered:
+            return ["transport.port: 0", "discovery.type: single-node"]
+        nodes = range(1, self.settings.elasticsearch_nodes + 1)
+        seeds = ", ".join(
+            f"127.0.0.1:{self.settings.elasticsearch_transport_port_of(n)}" for n in nodes
+        )
+        masters = ", ".join(f"eventcart-{n}" for n in nodes)
+        return [
+            f"transport.port: {self.settings.elasticsearch_transport_port_of(self.node)}",
+            f"discovery.seed_hosts: [{seeds}]",
+            f"cluster.initial_master_nodes: [{masters}]",
+        ]
+
     def _security(self) -> list[str]:
         """Security off on the default loopback node; in the secured stack on, with
         TLS on HTTP (the stack's certificate, copied into the config folder, the
@@ -128,8 +152,20 @@ class Elasticsearch(Service):
             "xpack.security.http.ssl.key: tls/server.key",
             "xpack.security.http.ssl.certificate: tls/server.crt",
             "xpack.security.http.ssl.certificate_authorities: [tls/ca.crt]",
-            # One node, transport on loopback: no node-to-node traffic to protect.
-            "xpack.security.transport.ssl.enabled: false",
+            *self._transport_tls(),
+        ]
+
+    def _transport_tls(self) -> list[str]:
+        """A cluster's nodes talk over TLS too (Elasticsearch requires it with security
+        on); one node has no node-to-node traffic to protect."""
+        if not self.clustered:
+            return ["xpack.security.transport.ssl.enabled: false"]
+        return [
+            "xpack.security.transport.ssl.enabled: true",
+            "xpack.security.transport.ssl.verification_mode: certificate",
+            "xpack.security.transport.ssl.key: tls/server.key",
+            "xpack.security.transport.ssl.certificate: tls/server.crt",
+            "xpack.security.transport.ssl.certificate_authorities: [tls/ca.crt]",
         ]
 
     def _add_user(self) -> None:
@@ -176,9 +212,8 @@ class Elasticsearch(Service):
     def _get(self, path: str) -> dict[str, object] | None:
         """GET on this node with the clients' own options (credentials, CA), or None."""
         options = elasticsearch_options(self.settings)
-        options["hosts"] = (
-            f"{urlsplit(self.settings.elasticsearch_url).scheme}://127.0.0.1:{self.port}"
-        )
+        scheme = urlsplit(self.settings.elasticsearch_hosts[0]).scheme
+        options["hosts"] = f"{scheme}://127.0.0.1:{self.port}"
         client = ESClient(**options, request_timeout=3, max_retries=0)
         try:
             body: dict[str, object] = client.perform_request("GET", path).body

@@ -38,7 +38,8 @@ def services(settings: Settings) -> list[Service]:
         watching.append(tracing)
     replica = PostgresReplica(settings)
     replicas = [replica] if settings.stack_postgres_replica or replica.pid() is not None else []
-    return [*brokers, Elasticsearch(settings), Postgres(settings), *replicas, *watching]
+    nodes = [Elasticsearch(settings, n) for n in range(1, settings.elasticsearch_nodes + 1)]
+    return [*brokers, *nodes, Postgres(settings), *replicas, *watching]
 
 
 def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:
@@ -49,8 +50,8 @@ def pick(settings: Settings, names: Iterable[str] | None) -> list[Service]:
     by_name = {svc.name: svc for svc in every}
     chosen = []
     for name in names:
-        if name == "kafka" and name not in by_name:  # a cluster: every broker
-            chosen += [svc for svc in every if svc.name.startswith("kafka-")]
+        if name in ("kafka", "elasticsearch") and name not in by_name:  # a cluster: every node
+            chosen += [svc for svc in every if svc.name.startswith(f"{name}-")]
             continue
         if name not in by_name:
             raise StackError(name, f"unknown service; choose from {', '.join(by_name)}")

@@ -21,7 +21,19 @@ __all__ = ["connect"]
 
 def connect(settings: Settings, **options: Any) -> Elasticsearch:
     """A client of the settings' cluster; ``options`` are the client's own
-    (``request_timeout``, ``max_retries``, ``retry_on_timeout``, ...)."""
-    return Elasticsearch(
-        **elasticsearch_options(settings), serializer=OrjsonSerializer(), **options
-    )
+    (``request_timeout``, ``max_retries``, ``retry_on_timeout``, ...).
+
+    Given several nodes, a caller that asked for no retries still gets one per
+    other node for a connection that fails (and only for that: no retry of a
+    status or a timeout, which the caller handles): a node killed must cost a
+    request a second try on the next node, not an error."""
+    connection = elasticsearch_options(settings)
+    hosts = connection["hosts"]
+    if isinstance(hosts, list) and len(hosts) > 1 and options.get("max_retries", 3) == 0:
+        options = {
+            **options,
+            "max_retries": len(hosts) - 1,
+            "retry_on_status": (),
+            "retry_on_timeout": False,
+        }
+    return Elasticsearch(**connection, serializer=OrjsonSerializer(), **options)

@@ -12,7 +12,12 @@ from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch
 
-from read_models.search.mapping import LIVE_SETTINGS, cluster_has_analysis_common, index_body
+from read_models.search.mapping import (
+    AUTO_REPLICAS,
+    LIVE_SETTINGS,
+    cluster_has_analysis_common,
+    index_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +96,17 @@ def _apply_live_settings(es: Elasticsearch, index: str) -> None:
         log.warning("index %s keeps its settings for now: %s", index, exc)
 
 
-def bulk_mode(es: Elasticsearch, index: str, on: bool, *, replicas: int = 0) -> None:
+def bulk_mode(es: Elasticsearch, index: str, on: bool) -> None:
     """Switch ``index`` into (or out of) bulk loading for a rebuild.
 
-    On: no refresh, no replicas. Off: ``refresh_interval`` 1s and ``replicas``
-    replicas (0 on the single local node), then one refresh so everything loaded
-    is searchable before the alias moves.
+    On: no refresh, no replicas. Off: ``refresh_interval`` 1s and the replicas of
+    every index (none on one node, one on a cluster), then one refresh so
+    everything loaded is searchable before the alias moves.
     """
-    settings = (
-        {"refresh_interval": "-1", "number_of_replicas": 0}
+    settings: dict[str, Any] = (
+        {"refresh_interval": "-1", "auto_expand_replicas": "false", "number_of_replicas": 0}
         if on
-        else {"refresh_interval": "1s", "number_of_replicas": replicas}
+        else {"refresh_interval": "1s", "auto_expand_replicas": AUTO_REPLICAS}
     )
     es.indices.put_settings(index=index, settings={"index": settings})
     if not on:

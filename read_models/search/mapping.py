@@ -148,8 +148,14 @@ def _rich_properties() -> dict[str, Any]:
     return properties
 
 
+#: Replicas of every index: none on one node, one as soon as a second node joins
+#: (Elasticsearch's own rule, so one mapping serves a laptop and a cluster, and a
+#: node lost loses no shard).
+AUTO_REPLICAS = "0-1"
+
+
 def index_body(
-    rich: bool, *, shards: int = 1, replicas: int = 0, refresh_interval: str = "1s"
+    rich: bool, *, shards: int = 1, replicas: int | None = None, refresh_interval: str = "1s"
 ) -> dict[str, Any]:
     """``settings`` and ``mappings`` for ``indices.create(**index_body(...))``.
 
@@ -160,10 +166,13 @@ def index_body(
     """
     settings: dict[str, Any] = {
         "number_of_shards": shards,
-        "number_of_replicas": replicas,
         "refresh_interval": refresh_interval,
         **LIVE_SETTINGS,
     }
+    if replicas is None:
+        settings["auto_expand_replicas"] = AUTO_REPLICAS
+    else:
+        settings["number_of_replicas"] = replicas
     if rich:
         settings["analysis"] = copy.deepcopy(_RICH_ANALYSIS)
     return {

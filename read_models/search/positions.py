@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from read_models.projection import TransientStoreError
+from read_models.search.mapping import AUTO_REPLICAS
 
 
 def positions_index(alias: str) -> str:
@@ -24,7 +25,7 @@ def positions_index(alias: str) -> str:
 def ensure_positions_index(es: Elasticsearch, alias: str) -> None:
     es.options(ignore_status=400).indices.create(
         index=positions_index(alias),
-        settings={"number_of_shards": 1, "number_of_replicas": 0},
+        settings={"number_of_shards": 1, "auto_expand_replicas": AUTO_REPLICAS},
         mappings={
             "dynamic": "strict",
             "properties": {"partition": {"type": "integer"}, "offset": {"type": "long"}},

@@ -60,7 +60,7 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
 def elasticsearch_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``elasticsearch.Elasticsearch``: the URL, then basic auth
     or an API key, and the CA of an https URL."""
-    options: dict[str, Any] = {"hosts": settings.elasticsearch_url}
+    options: dict[str, Any] = {"hosts": settings.elasticsearch_hosts}
     if settings.elasticsearch_api_key is not None:
         options["api_key"] = settings.elasticsearch_api_key.get_secret_value()
     elif settings.elasticsearch_username is not None:

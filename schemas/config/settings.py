@@ -44,7 +44,15 @@ class Settings(BaseSettings):
     #: controller port + 2(n-1)); with one bootstrap address given, every
     #: client is told all of them.
     kafka_brokers: int = Field(default=1, ge=1, le=9)
+    #: One URL, or several comma-separated (every node of a cluster, or a managed
+    #: cluster's endpoint); with ``elasticsearch_nodes`` > 1 and one URL given, every
+    #: local node is added.
     elasticsearch_url: str = "http://127.0.0.1:9200"
+    #: Nodes `eventcart stack up` starts: 1, or a cluster of 3 or more on loopback
+    #: (node n's HTTP on the URL's port + n-1, its transport on
+    #: ``elasticsearch_transport_port`` + n-1); indices then keep one replica.
+    elasticsearch_nodes: int = Field(default=1, ge=1, le=9)
+    elasticsearch_transport_port: int = 9300
     postgres_dsn: SecretStr = SecretStr("postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart")
     postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
     postgres_admin_password: SecretStr = SecretStr("postgres")
@@ -225,6 +233,30 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _every_elasticsearch_node(self) -> Settings:
+        # As for brokers: a client that knows every node survives the loss of one.
+        if self.elasticsearch_nodes > 1 and "," not in self.elasticsearch_url:
+            first = urlsplit(self.elasticsearch_url)
+            self.elasticsearch_url = ",".join(
+                f"{first.scheme}://{first.hostname or '127.0.0.1'}:{self.elasticsearch_node_port(n)}"
+                for n in range(1, self.elasticsearch_nodes + 1)
+            )
+        return self
+
+    @property
+    def elasticsearch_hosts(self) -> list[str]:
+        """The URLs clients are given (every node they may ask)."""
+        return [url.strip() for url in self.elasticsearch_url.split(",") if url.strip()]
+
+    def elasticsearch_node_port(self, node: int) -> int:
+        """The HTTP port of node ``node`` (1-based) of the local stack."""
+        first = urlsplit(self.elasticsearch_url.split(",")[0]).port or 9200
+        return first + node - 1
+
+    def elasticsearch_transport_port_of(self, node: int) -> int:
+        return self.elasticsearch_transport_port + node - 1
+
+    @model_validator(mode="after")
     def _one_elasticsearch_credential(self) -> Settings:
         if self.elasticsearch_api_key is not None and self.elasticsearch_username is not None:
             raise ValueError(
@@ -254,7 +286,7 @@ class Settings(BaseSettings):
 
     @property
     def elasticsearch_port(self) -> int:
-        return urlsplit(self.elasticsearch_url).port or 9200
+        return urlsplit(self.elasticsearch_url.split(",")[0]).port or 9200
 
     @property
     def postgres_port(self) -> int:

@@ -99,7 +99,7 @@ def test_faust_gets_the_same_sasl_credentials(tmp_path: Path) -> None:
 
 
 def test_elasticsearch_basic_auth_api_key_and_ca() -> None:
-    assert elasticsearch_options(plain()) == {"hosts": "http://127.0.0.1:9200"}
+    assert elasticsearch_options(plain()) == {"hosts": ["http://127.0.0.1:9200"]}
     basic = elasticsearch_options(
         plain(
             elasticsearch_url="https://127.0.0.1:9200",
@@ -131,3 +131,32 @@ def test_postgres_tls_parameters_survive_every_derived_connection() -> None:
     assert (reader["sslmode"], reader["sslrootcert"]) == ("verify-full", "/etc/ca.crt")
     assert (reader["host"], reader["port"], reader["dbname"]) == ("127.0.0.1", "5432", "eventcart")
     assert settings.postgres_port == 5432
+
+
+def test_an_elasticsearch_cluster_is_given_to_clients_node_by_node() -> None:
+    three = plain(elasticsearch_nodes=3, elasticsearch_url="http://127.0.0.1:19200")
+    assert elasticsearch_options(three)["hosts"] == [
+        "http://127.0.0.1:19200",
+        "http://127.0.0.1:19201",
+        "http://127.0.0.1:19202",
+    ]
+    assert [three.elasticsearch_transport_port_of(n) for n in (1, 2, 3)] == [9300, 9301, 9302]
+    # several URLs given (a managed cluster's nodes) are kept as they are
+    given = plain(elasticsearch_url="https://a.example:9243, https://b.example:9243")
+    assert elasticsearch_options(given)["hosts"] == [
+        "https://a.example:9243",
+        "https://b.example:9243",
+    ]
+    assert given.elasticsearch_port == 9243
+
+
+def test_a_client_of_several_nodes_tries_the_next_one_on_a_lost_connection() -> None:
+    from read_models.search.client import connect
+
+    three = plain(elasticsearch_nodes=3)
+    client = connect(three, request_timeout=5, max_retries=0)
+    # the client's own per-request options (the transport keeps its defaults)
+    assert client._max_retries == 2
+    assert tuple(client._retry_on_status) == ()
+    assert client._retry_on_timeout is False
+    assert connect(plain(), max_retries=0)._max_retries == 0
