@@ -41,11 +41,13 @@ def test_versions_are_the_stacks(services: dict[str, Any]) -> None:
     s = Settings()
     for name in ("kafka", "kafka-1", "kafka-2", "kafka-3"):
         assert _tag(services[name]) == s.kafka_version, name
-    assert _tag(services["elasticsearch"]) == s.elasticsearch_version
+    for name in ("elasticsearch", "elasticsearch-1", "elasticsearch-2", "elasticsearch-3"):
+        assert _tag(services[name]) == s.elasticsearch_version, name
     assert _tag(services["postgres"]) == s.postgres_version
     assert _tag(services["postgres-replica"]) == s.postgres_version
-    heap = services["elasticsearch"]["environment"]["ES_JAVA_OPTS"]
-    assert heap == f"-Xms{s.elasticsearch_heap} -Xmx{s.elasticsearch_heap}"
+    for name in ("elasticsearch", "elasticsearch-1"):
+        heap = services[name]["environment"]["ES_JAVA_OPTS"]
+        assert heap == f"-Xms{s.elasticsearch_heap} -Xmx{s.elasticsearch_heap}", name
 
 
 def test_ports_are_the_settings_defaults_on_loopback(services: dict[str, Any]) -> None:
@@ -58,24 +60,34 @@ def test_ports_are_the_settings_defaults_on_loopback(services: dict[str, Any]) -
     cluster = [_host_ports(services[f"kafka-{n}"])[0] for n in (1, 2, 3)]
     assert cluster == [kafka_port, kafka_port + 2, kafka_port + 4]
     assert _host_ports(services["elasticsearch"]) == [s.elasticsearch_port]
+    three = Settings(elasticsearch_nodes=3)
+    nodes = [_host_ports(services[f"elasticsearch-{n}"])[0] for n in (1, 2, 3)]
+    assert nodes == [three.elasticsearch_node_port(n) for n in (1, 2, 3)]
     assert _host_ports(services["postgres"]) == [s.postgres_port]
     assert _host_ports(services["postgres-replica"]) == [s.postgres_replica_port]
 
 
 def test_profiles_match_the_stacks_options(services: dict[str, Any]) -> None:
-    assert services["kafka"]["profiles"] == ["single"]
-    assert all(services[f"kafka-{n}"]["profiles"] == ["cluster"] for n in (1, 2, 3))
+    assert services["kafka"]["profiles"] == ["kafka"]
+    assert all(services[f"kafka-{n}"]["profiles"] == ["kafka-cluster"] for n in (1, 2, 3))
+    assert services["elasticsearch"]["profiles"] == ["elasticsearch"]
+    assert all(
+        services[f"elasticsearch-{n}"]["profiles"] == ["elasticsearch-cluster"] for n in (1, 2, 3)
+    )
     assert services["postgres-replica"]["profiles"] == ["replica"]
-    # the stores every profile needs have none
-    assert "profiles" not in services["elasticsearch"]
-    assert "profiles" not in services["postgres"]
+    assert "profiles" not in services["postgres"]  # always there
+    defaults = (ROOT / ".env").read_text()
+    assert "COMPOSE_PROFILES=kafka,elasticsearch\n" in defaults
     s = Settings()
     db = services["postgres"]["environment"]
     assert (db["POSTGRES_USER"], db["POSTGRES_DB"]) == (s.postgres_user, s.postgres_database)
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
-@pytest.mark.parametrize("profiles", ["single", "cluster", "single,replica"])
+@pytest.mark.parametrize(
+    "profiles",
+    ["kafka,elasticsearch", "kafka-cluster,elasticsearch-cluster,replica"],
+)
 def test_docker_compose_accepts_the_file(profiles: str) -> None:
     result = subprocess.run(
         ["docker-compose", "--file", str(COMPOSE), "config", "--quiet"],
