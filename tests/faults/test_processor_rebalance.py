@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
 from schemas.config.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, wait_until
 from tests.fixtures.workers import Worker
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_a_processor_joining_and_leaving_twice_loses_nothing(
     module_settings: Settings, make_worker: Callable[[str], Worker], answers: Answers
 ) -> None:

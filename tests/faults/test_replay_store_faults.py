@@ -88,6 +88,7 @@ def finish(settings: Settings, proc: subprocess.Popen[str], projection: str) -> 
     return f"stopped ({out.strip().splitlines()[-1][:160]}); run again, it {how}"
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_elasticsearch_killed_while_a_search_rebuild_builds(
     client: CommandClient, module_settings: Settings, settings: Settings
 ) -> None:

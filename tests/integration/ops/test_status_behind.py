@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
 from ops import status
 from producers import commands as c
 from producers.client import CommandClient
@@ -19,6 +21,7 @@ def roles(settings: Settings) -> dict[str, status.RoleStatus]:
     return {r.role: r for r in status.collect(settings, sample_s=0.5)}
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_a_projection_without_a_worker_is_behind_by_the_age_of_its_oldest_event(
     module_settings: Settings, make_worker: Callable[[str], Worker]
 ) -> None:

@@ -96,6 +96,7 @@ def by_partition(positions: list[tuple[int, int]]) -> dict[int, list[int]]:
     return found
 
 
+@pytest.mark.long  # minutes: `make test-long`
 def test_a_thousand_subscribers_get_exactly_their_changes_through_drops_and_a_restart(
     module_settings: Settings, api: sse.QueryApi, catalog: CommandClient
 ) -> None:
