@@ -141,7 +141,9 @@ class Settings(BaseSettings):
     tracing_endpoint: str = ""
     #: Share of new traces kept (commands sent by the APIs and clients); what follows a
     #: kept command is kept all along its path, the rest costs nothing downstream.
-    tracing_sample_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
+    #: 1%: a kept command costs its spans' CPU in four processes, and at thousands of
+    #: commands/s on few cores 10% cost 4-11% of the throughput (BENCHMARKS.md).
+    tracing_sample_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
     #: `eventcart stack up --tracing`: Jaeger (built from its Go module) beside the stack.
     stack_tracing: bool = False
     jaeger_otlp_port: int = 4318

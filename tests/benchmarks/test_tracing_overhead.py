@@ -2,12 +2,13 @@
 and on, in the same run.
 
 Each round has topics of its own and the three roles as after `make run`: off
-(no endpoint: what every deployment without a collector runs), then on with the
-workers exporting to a real Jaeger while 10% of the commands arrive with a sampled
-``traceparent`` (what clients and the command API send at the default
-``EVENTCART_TRACING_SAMPLE_RATIO``), then with every command traced, then off again
-(the stack's own drift between rounds). Target: tracing on at most 5% fewer
-commands/s than off. Run: `.venv/bin/pytest -m benchmark -s tests/benchmarks/test_tracing_overhead.py`.
+(no endpoint: what every deployment without a collector runs), or on, with the
+workers exporting to a real Jaeger while 1% (the default
+``EVENTCART_TRACING_SAMPLE_RATIO``) or 10% of the commands arrive with a sampled
+``traceparent``, as clients and the command API send them. Off and on alternate,
+each on round between two off rounds (the stack's own drift between rounds is
+several percent). Target: tracing on at most 5% fewer commands/s than off.
+Run: `.venv/bin/pytest -m benchmark -s tests/benchmarks/test_tracing_overhead.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from statistics import median
 
 import orjson
 import pytest
@@ -98,19 +100,32 @@ def burst(
 def test_tracing_costs_at_most_five_percent_end_to_end(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory, jaeger: Jaeger
 ) -> None:
+    """Off and on (1% and 10% of commands traced) alternate, so the stack's drift
+    between rounds (several percent here) falls on both sides; each on round is
+    compared with the mean of the off rounds beside it, and the median of those
+    ratios is the figure. (Every command traced cost 42-48% in earlier runs.)"""
     endpoint = f"http://127.0.0.1:{jaeger.settings.jaeger_otlp_port}"
-    rounds = [
-        ("off", "", 0.0),
-        ("on, 10% of commands traced", endpoint, 0.1),
-        ("on, every command traced", endpoint, 1.0),
-        ("off again", "", 0.0),
-    ]
-    rates = {
-        label: burst(settings, tmp_path_factory, url, ratio, i)
-        for i, (label, url, ratio) in enumerate(rounds)
-    }
-    off = (rates["off"] + rates["off again"]) / 2
+    off = ("off", "", 0.0)
+    one, ten = ("on 1%", endpoint, 0.01), ("on 10%", endpoint, 0.1)
+    rounds = [off, one, off, ten, off, one, off, ten, off, one, off, ten, off]
+    rates: list[tuple[str, float]] = []
+    for i, (label, url, ratio) in enumerate(rounds):
+        rates.append((label, burst(settings, tmp_path_factory, url, ratio, i)))
     print(f"\nwhole system, {COMMANDS:,} raw commands over {PRODUCTS:,} products, end to end:")
-    for label, rate in rates.items():
-        print(f"  tracing {label:<28} {rate:8,.0f} commands/s  ({rate / off - 1:+.1%} vs off)")
-    print("  target: tracing on (10%) at most 5% fewer commands/s than off")
+    for label, rate in rates:
+        print(f"  tracing {label:<20} {rate:8,.0f} commands/s")
+    paired = {
+        label: [
+            rate / ((rates[i - 1][1] + rates[i + 1][1]) / 2) - 1
+            for i, (name, rate) in enumerate(rates)
+            if name == label and 0 < i < len(rates) - 1
+        ]
+        for label in ("on 1%", "on 10%")
+    }
+    for label, changes in paired.items():
+        shown = ", ".join(f"{c:+.1%}" for c in changes)
+        print(f"  {label:<20} vs the off rounds beside it: {shown}; median {median(changes):+.1%}")
+    print(
+        "  target: tracing on at most 5% fewer commands/s than off "
+        f"(EVENTCART_TRACING_SAMPLE_RATIO={Settings().tracing_sample_ratio} by default)"
+    )
