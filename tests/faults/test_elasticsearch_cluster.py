@@ -33,7 +33,7 @@ from producers.client import CommandClient
 from schemas.config.connections import elasticsearch_options
 from schemas.config.settings import Settings
 from tests.fixtures.apis import api_process
-from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, kill9
+from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once, kill9, wait_until
 from tests.fixtures.oracle import assert_read_models_equal_oracle
 from tests.fixtures.workers import ALL_ROLES, Worker, free_port_block, module_scope, run_cli
 
@@ -77,8 +77,13 @@ def workers(module_settings: Settings, make_worker: Callable[[str], Worker]) -> 
 
 
 def shards(settings: Settings) -> list[dict[str, str]]:
-    es = Elasticsearch(**elasticsearch_options(settings), request_timeout=10, max_retries=2)
+    """The search index's shards, once its replica is allocated (green)."""
+    es = Elasticsearch(**elasticsearch_options(settings), request_timeout=70, max_retries=2)
     try:
+        wait_until(
+            lambda: bool(es.indices.exists(index=settings.search_index)), 60, "the search index"
+        )
+        es.cluster.health(index=settings.search_index, wait_for_status="green", timeout="60s")
         rows = es.cat.shards(
             index=settings.search_index, format="json", h="index,prirep,node,state"
         )
