@@ -138,10 +138,11 @@ def status() -> None:
         rows = manager.status(get_settings())
     except StackError as exc:
         raise fail(exc) from None
+    width = max([14, *(len(row.name) for row in rows)])
     for row in rows:
         state = "[green]up  [/]" if row.up else "[red]down[/]"
         console.print(
-            f"{row.name:<14} {state} {row.version:<8} 127.0.0.1:{row.port:<6} "
+            f"{row.name:<{width}} {state} {row.version:<8} 127.0.0.1:{row.port:<6} "
             f"pid {row.pid or '-':<8} {row.data_dir}",
             soft_wrap=True,
         )

@@ -119,7 +119,12 @@ def status(settings: Settings) -> list[Status]:
 
 def reset(settings: Settings, names: Iterable[str] | None = None) -> None:
     """Stop and wipe the data of the services; the download cache stays."""
-    for svc in reversed(pick(settings, names)):
+    chosen = pick(settings, names)
+    replica = PostgresReplica(settings)
+    if names is None or any(svc.name == "postgres" for svc in chosen):
+        # A copy of the primary must go with it: a new primary cannot feed an old copy.
+        chosen = [*chosen, replica] if all(s.name != replica.name for s in chosen) else chosen
+    for svc in reversed(chosen):
         svc.stop()
         shutil.rmtree(svc.home, ignore_errors=True)
         svc.log_file.unlink(missing_ok=True)
