@@ -92,32 +92,39 @@ class Postgres(Service):
             pwfile.write(self.settings.postgres_admin_password.get_secret_value() + "\n")
         try:
             process.give_to(account, self.home)
-            proc = subprocess.run(
-                [
-                    str(self.bindir / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    "postgres",
-                    f"--pwfile={pwfile.name}",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                user=account.pw_uid if account else None,
-                group=account.pw_gid if account else None,
-                extra_groups=[] if account else None,
-                cwd=self.home,
+            self.make_data(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile.name}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             )
         finally:
             Path(pwfile.name).unlink(missing_ok=True)
+
+    def make_data(self, tool: str, *args: str) -> None:
+        """Run PostgreSQL's ``tool`` as the service account to fill the data folder; on
+        failure the folder is removed (a next start begins again) and the error named."""
+        account = self.account
+        proc = subprocess.run(
+            [str(self.bindir / tool), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
+            cwd=self.home,
+            env={**os.environ, "PGAPPNAME": self.name},
+        )
         if proc.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise StackError(self.name, "initdb failed", (proc.stdout + proc.stderr)[-4000:])
+            raise StackError(self.name, f"{tool} failed", (proc.stdout + proc.stderr)[-4000:])
 
     def command(self) -> list[str]:
         return [

@@ -15,9 +15,6 @@ rows they cover, so a token that is applied there has its writes there too.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -58,28 +55,15 @@ class PostgresReplica(Postgres):
             user="postgres",
             password=self.settings.postgres_admin_password.get_secret_value(),
         )
-        proc = subprocess.run(
-            [
-                str(self.bindir / "pg_basebackup"),
-                f"--dbname={source}",
-                f"--pgdata={self.data_dir}",
-                "--write-recovery-conf",
-                "--wal-method=stream",
-                "--checkpoint=fast",
-                "--no-password",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            user=account.pw_uid if account else None,
-            group=account.pw_gid if account else None,
-            extra_groups=[] if account else None,
-            cwd=self.home,
-            env={**os.environ, "PGAPPNAME": self.name},
+        self.make_data(
+            "pg_basebackup",
+            f"--dbname={source}",
+            f"--pgdata={self.data_dir}",
+            "--write-recovery-conf",
+            "--wal-method=stream",
+            "--checkpoint=fast",
+            "--no-password",
         )
-        if proc.returncode != 0:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise StackError(self.name, "pg_basebackup failed", (proc.stdout + proc.stderr)[-4000:])
         # The primary's own settings came with the copy; ours are on the command line.
         Path(self.data_dir / "postmaster.opts").unlink(missing_ok=True)
         self.data_dir.chmod(0o700)  # PostgreSQL refuses a data folder others can read

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     #: reads from (same database, roles and TLS parameters); when it cannot be
     #: reached the API reads the primary. Empty: everything reads the primary.
     #: `eventcart stack up --replica` starts one on 127.0.0.1:5433.
-    postgres_replica: str = ""
+    postgres_replica: str = Field(default="", pattern=r"^$|^[^:/\s]*:[0-9]{1,5}$")
 
     # --- credentials and TLS, in each client's own names ---------------------
     # (built into client options in one place: ``schemas.config.connections``)
@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     #: Share of new traces kept (commands sent by the APIs and clients); what follows a
     #: kept command is kept all along its path, the rest costs nothing downstream.
     #: 1%: a kept command costs its spans' CPU in four processes, and at thousands of
-    #: commands/s on few cores 10% cost 4-11% of the throughput (BENCHMARKS.md).
+    #: commands/s on few cores 10% cost a median 9% of the throughput (BENCHMARKS.md).
     tracing_sample_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
     #: `eventcart stack up --tracing`: Jaeger (built from its Go module) beside the stack.
     stack_tracing: bool = False

@@ -44,3 +44,12 @@ def test_the_replica_is_read_as_the_reader_role_with_the_dsn_parameters() -> Non
     assert (replica["host"], replica["port"]) == ("replica.internal", "6432")
     assert replica["user"] == "eventcart_reader" and replica["sslmode"] == "verify-full"
     assert replica["dbname"] == "shop"
+
+
+def test_a_replica_address_that_is_not_host_and_port_is_refused_by_name() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="postgres_replica"):
+        Settings(postgres_replica="replica.internal")
+    assert Settings(postgres_replica="127.0.0.1:5433").postgres_replica == "127.0.0.1:5433"

@@ -41,29 +41,27 @@ def _record(offset: int, command: dict[str, object]) -> Record:
     return Record(0, offset, b"P-1", orjson.dumps(command))
 
 
-def test_a_planned_price_fires_in_the_trace_of_its_command(spans: InMemorySpanExporter) -> None:
-    records = [
+def _registered_and_planned() -> list[Record]:
+    """P-1 registered, then a regular price of 9 EUR planned for 2025-06-02 (id s1)."""
+    plan = {
+        "schedule_id": "s1",
+        "currency": "EUR",
+        "amount": "9",
+        "starts_at": "2025-06-02T00:00:00Z",
+    }
+    return [
         _record(
             0,
             make_command(
                 "RegisterProduct", VALID_DATA["RegisterProduct"], sku="P-1", command_id="reg"
             ),
         ),
-        _record(
-            1,
-            make_command(
-                "SchedulePriceChange",
-                {
-                    "schedule_id": "s1",
-                    "currency": "EUR",
-                    "amount": "9",
-                    "starts_at": "2025-06-02T00:00:00Z",
-                },
-                sku="P-1",
-                command_id="plan",
-            ),
-        ),
+        _record(1, make_command("SchedulePriceChange", plan, sku="P-1", command_id="plan")),
     ]
+
+
+def test_a_planned_price_fires_in_the_trace_of_its_command(spans: InMemorySpanExporter) -> None:
+    records = _registered_and_planned()
     decision = decide_batch(admit_all(records, 1), {}, {})
     BatchSpans("p0", {1: CALLER}, records, decision, 0).end()
     partition, state = decision.states["P-1"]
@@ -85,28 +83,7 @@ def test_a_planned_price_fires_in_the_trace_of_its_command(spans: InMemorySpanEx
 
 
 def test_an_untraced_schedule_fires_without_a_span(spans: InMemorySpanExporter) -> None:
-    records = [
-        _record(
-            0,
-            make_command(
-                "RegisterProduct", VALID_DATA["RegisterProduct"], sku="P-1", command_id="reg"
-            ),
-        ),
-        _record(
-            1,
-            make_command(
-                "SchedulePriceChange",
-                {
-                    "schedule_id": "s1",
-                    "currency": "EUR",
-                    "amount": "9",
-                    "starts_at": "2025-06-02T00:00:00Z",
-                },
-                sku="P-1",
-                command_id="plan",
-            ),
-        ),
-    ]
+    records = _registered_and_planned()
     decision = decide_batch(admit_all(records, 1), {}, {})
     states = dict(decision.states)
     assert SCHEDULE_TRACE not in states["P-1"][1].schedules["s1"]
