@@ -41,13 +41,15 @@ def _die_with_parent() -> None:
 class Child:
     name: str
     command: Sequence[str]
+    #: the child's environment (None: this process's)
+    env: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     backoff_s: float = 1.0
     restart_at: float = 0.0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(list(self.command), preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(list(self.command), env=self.env, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
         log.info("%s started (pid %d)", self.name, self.proc.pid)
 

@@ -13,11 +13,13 @@ from schemas.config.connections import kafka_config
 from schemas.config.settings import Settings
 from schemas.topics import replication, specs
 
+_NOT_PERMITTED = "this login may not create it (its ACLs): an operator's `eventcart topics create`"
+
 
 @dataclass(frozen=True)
 class Outcome:
     name: str
-    state: str  # "created" | "exists" | "mismatch"
+    state: str  # "created" | "exists" | "mismatch" | "not permitted"
     detail: str = ""
 
 
@@ -55,6 +57,11 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
                     Outcome(spec.name, "created", f"{spec.partitions} partitions, {rf} replicas")
                 )
             except KafkaException as exc:
+                if "TOPIC_AUTHORIZATION_FAILED" in str(exc):
+                    # A role's principal sees and creates only what its ACLs allow: the
+                    # operator's `eventcart topics create` (or `eventcart up`) makes it.
+                    outcomes.append(Outcome(spec.name, "not permitted", _NOT_PERMITTED))
+                    continue
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
                 outcomes.append(Outcome(spec.name, "exists"))
@@ -71,8 +78,9 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[Outcome]:
             )
         else:
             outcomes.append(Outcome(spec.name, "exists", f"{have} partitions"))
-    if missing:
-        wait_for_leaders(admin, [spec.name for spec in missing], timeout_s)
+    created = [o.name for o in outcomes if o.state == "created"]
+    if created:
+        wait_for_leaders(admin, created, timeout_s)
     return outcomes
 
 

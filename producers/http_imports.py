@@ -340,7 +340,11 @@ def imports_router(jobs: ImportJobs, settings: Settings) -> APIRouter:
             error = {"field": "query.counted_at", "rule": "format", "message": str(exc)}
             return unprocessable([error])
         if jobs.catalog_factory is None:
-            return unavailable("imports are not configured here: run `eventcart api commands`")
+            return unavailable(
+                "imports are off here (`eventcart api commands --no-imports`, as on the "
+                "secured stack, whose command API may not read the read models): "
+                "send the feed with `eventcart import`"
+            )
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > jobs.max_bytes:
             return too_large(jobs.max_bytes)

@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.workers",
     "tests.fixtures.load",
     "tests.fixtures.console",
+    "tests.fixtures.secured",
 ]
 
 

@@ -12,7 +12,14 @@ app = typer.Typer(
 
 
 @app.command("commands")
-def commands() -> None:
+def commands(
+    imports: bool = typer.Option(
+        True,
+        "--imports/--no-imports",
+        help="serve POST /imports (needs read access to both read models, to compare a "
+        "feed with the catalog); without it the endpoint answers 503",
+    ),
+) -> None:
     """Serve the command API (POST /commands/{type}, POST /imports) on
     127.0.0.1:EVENTCART_COMMAND_API_PORT.
 
@@ -24,7 +31,7 @@ def commands() -> None:
     from producers.http_api import serve
 
     settings = get_settings()
-    serve(settings, catalog_factory=lambda: ReadModelCatalog(settings))
+    serve(settings, catalog_factory=(lambda: ReadModelCatalog(settings)) if imports else None)
 
 
 @app.command("queries")

@@ -91,7 +91,9 @@ def up(
     end of its log and exits non-zero. EVENTCART_KAFKA_BROKERS=3 starts a
     three-broker KRaft cluster (kafka-1, kafka-2, kafka-3) instead of one broker;
     set it for every eventcart command, so each client knows all the brokers.
-    With --secure, source the printed env file in each shell that runs eventcart.
+    With --secure, source the printed env file in each shell that runs eventcart (the
+    administrator's login); each role's own login, with only its rights, is in
+    EVENTCART_HOME/principals/<role>.env, and `eventcart up` hands it out by itself.
     """
     settings = get_settings()
     if secure:
@@ -104,11 +106,9 @@ def up(
         settings = settings.model_copy(update={"stack_postgres_replica": True})
     try:
         report = manager.up(settings, names, say=lambda line: console.print(line))
-        env = (
-            secured.write_env_file(secured.stack_settings(settings))
-            if secure or settings.stack_secure
-            else None
-        )
+        secure = secure or settings.stack_secure
+        env = secured.write_env_file(secured.stack_settings(settings)) if secure else None
+        roles = secured.write_principal_env_files(settings) if secure else None
     except StackError as exc:
         raise fail(exc) from None
     if report.started:
@@ -118,6 +118,10 @@ def up(
     if env is not None:
         console.print(
             f"secured: clients need its settings; in each shell run  . {env}", soft_wrap=True
+        )
+        console.print(
+            f"each role's own login (processor, search, pricing, commands, queries): {roles}/",
+            soft_wrap=True,
         )
 
 

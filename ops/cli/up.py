@@ -11,7 +11,7 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 from rich.console import Console
 
-from ops import system, topics
+from ops import system
 from ops.bulk import send_all
 from ops.cli import replay
 from ops.cli.stack import fail
@@ -20,11 +20,8 @@ from ops.replay_lock import replay_lock
 from ops.stack import manager
 from ops.stack.errors import StackError
 from producers.client import CommandClient
-from read_models.pricing.migrate import migrate
 from read_models.registry import READ_MODELS
 from read_models.search import client as es_client
-from read_models.search.index import ensure_index
-from read_models.search.positions import ensure_positions_index
 from schemas.config import preflight
 from schemas.config.connections import postgres_conninfo
 from schemas.config.settings import Settings, get_settings
@@ -44,21 +41,15 @@ def up(
     try:
         manager.up(settings, say=console.print)
         preflight.check(settings, kafka=True, elasticsearch=True, postgres=True)
-        topics.create(settings)
-        with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
-            applied = migrate(conn, settings.pricing_schema)
-        console.print(f"pricing schema: {', '.join(applied) or 'up to date'}")
-        es = es_client.connect(settings, request_timeout=30)
-        console.print(f"search index: {ensure_index(es, alias=settings.search_index)}")
-        ensure_positions_index(es, settings.search_index)
+        system.prepare(settings, console.print)
         rebuild_outdated(settings)
         system.start(settings, console.print)
         system.wait_for_worker(settings)
     except StackError as exc:
         raise fail(exc) from None
     if products:
-        load_demo(settings, es, products)
-    es.close()
+        with es_client.connect(settings, request_timeout=30) as es:
+            load_demo(settings, es, products)
     tour(settings)
 
 

@@ -10,10 +10,20 @@ from typing import Annotated
 import typer
 
 from ops import supervise, topics
+from ops.stack import principals, secured
 from schemas.config import preflight
 from schemas.config.settings import get_settings
 
 app = typer.Typer()
+
+
+def _role_environment(role: str) -> dict[str, str] | None:
+    """On the secured stack each role logs in as its own principal, with only its own
+    credentials (``ops.stack.principals``); elsewhere it inherits this environment."""
+    settings = get_settings()
+    if not (settings.stack_secure and secured.credentials_file(settings).exists()):
+        return None
+    return secured.process_environment(settings, principals.principal_of_role(role).name)
 
 
 def worker(
@@ -73,7 +83,11 @@ def worker(
     # Several roles: one child process each, restarted if it dies.
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(levelname)s] %(message)s")
     children = [
-        supervise.Child(role, [sys.executable, "-m", "ops.cli", "worker", "--only", role])
+        supervise.Child(
+            role,
+            [sys.executable, "-m", "ops.cli", "worker", "--only", role],
+            env=_role_environment(role),
+        )
         for role in roles
     ]
     raise typer.Exit(supervise.supervise(children))

@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 
 import anyio
 import anyio.to_thread
+from pydantic import SecretStr
 
 from ops import dlq, read_model_status, status
 from ops.worker_metrics import StoreHealth, store_health
+from read_models.pricing_reads import reader_dsn
 from read_models.registry import READ_MODELS
 from schemas.config.settings import Settings
 
@@ -145,7 +147,10 @@ def take(settings: Settings) -> Snapshot:
     }
     models: list[read_model_status.ReadModelStatus] = []
     try:
-        models = read_model_status.collect(settings)
+        # As the read-only role, like every other read of the console: on the secured
+        # stack the query API is given no other PostgreSQL login.
+        as_reader = settings.model_copy(update={"postgres_dsn": SecretStr(reader_dsn(settings))})
+        models = read_model_status.collect(as_reader)
     except Exception as exc:
         problems.append(f"read model versions: {type(exc).__name__}")
     return Snapshot(datetime.now(UTC), roles, health, models, problems, letters)

@@ -8,10 +8,12 @@ root it runs as the service account.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from elasticsearch import ApiError, TransportError
@@ -170,17 +172,24 @@ class Elasticsearch(Service):
 
     def _add_user(self) -> None:
         """The client user in the file realm (``config/users``), with the superuser role
-        (the local stack's single application user), its password set on every start."""
+        (the stack's administrator), its password set on every start."""
         s = self.settings
         password = s.elasticsearch_password.get_secret_value() if s.elasticsearch_password else ""
+        self.set_user(s.elasticsearch_username or "eventcart", password, "superuser")
+
+    def set_user(self, name: str, password: str, role: str) -> None:
+        """A file-realm user with ``role`` and ``password`` (set again if it exists).
+
+        The file realm because the minimal distribution has no native realm (its
+        ``.security`` index needs the missing ``analysis-common`` module); the node
+        reloads the files within seconds, no restart.
+        """
         users = self.config_dir / "users"
         exists = users.exists() and any(
-            line.split(":", 1)[0] == s.elasticsearch_username
-            for line in users.read_text().splitlines()
+            line.split(":", 1)[0] == name for line in users.read_text().splitlines()
         )
         tool = str(self.es_home / "bin" / "elasticsearch-users")
-        name = s.elasticsearch_username or "eventcart"
-        args = [tool, "passwd", name] if exists else [tool, "useradd", name, "-r", "superuser"]
+        args = [tool, "passwd", name] if exists else [tool, "useradd", name, "-r", role]
         proc = subprocess.run(
             args,
             input=f"{password}\n{password}\n",  # asked twice; never on the command line
@@ -191,8 +200,23 @@ class Elasticsearch(Service):
         )
         if proc.returncode != 0:
             raise StackError(
-                self.name, "adding the user failed", (proc.stdout + proc.stderr)[-4000:]
+                self.name, f"setting the user {name} failed", (proc.stdout + proc.stderr)[-4000:]
             )
+
+    def set_roles(self, roles: dict[str, dict[str, Any]]) -> None:
+        """File-realm roles (``config/roles.yml``), each role's index patterns added to
+        those it had: several deployments (topic prefixes, index names) share one
+        stack, and a grant for one must not take away another's."""
+        held_file = self.config_dir / "eventcart-roles.json"
+        held: dict[str, dict[str, Any]] = (
+            json.loads(held_file.read_text()) if held_file.exists() else {}
+        )
+        for name, body in roles.items():
+            before = held.get(name, {}).get("indices", [{}])[0].get("names", [])
+            names = sorted({*before, *body["indices"][0]["names"]})
+            held[name] = {**body, "indices": [{**body["indices"][0], "names": names}]}
+        held_file.write_text(json.dumps(held, indent=2) + "\n")
+        (self.config_dir / "roles.yml").write_text(_roles_yaml(held))
 
     def environment(self) -> dict[str, str]:
         env = super().environment()
@@ -234,3 +258,18 @@ class Elasticsearch(Service):
             for node in found.values():
                 return str(node.get("version", self.version))
         return self.version
+
+
+def _roles_yaml(roles: dict[str, dict[str, Any]]) -> str:
+    """``roles.yml`` in block style, one role per top-level key: the file realm splits
+    the file into roles by its top-level lines, so a JSON document (valid YAML) is
+    refused. Lists are JSON arrays, which are YAML flow sequences."""
+    lines = ["# Written by eventcart (ops/stack/principals.py); rewritten on each grant."]
+    for name, body in roles.items():
+        lines += [f"{name}:", f"  cluster: {json.dumps(body['cluster'])}", "  indices:"]
+        for grant in body["indices"]:
+            lines += [
+                f"    - names: {json.dumps(grant['names'])}",
+                f"      privileges: {json.dumps(grant['privileges'])}",
+            ]
+    return "\n".join(lines) + "\n"

@@ -177,6 +177,13 @@ class Kafka(Service):
             "ssl.truststore.type=PEM",
             f"ssl.truststore.location={certs.ca}",
             "ssl.client.auth=none",
+            # Each role's principal may only what its ACLs say (``ops.stack.principals``).
+            # The administrator is a super user; so is the controller listener's
+            # ANONYMOUS, which is how the brokers reach the controllers in clear text on
+            # loopback (KRaft authorizes that traffic before any ACL is loaded).
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{s.kafka_sasl_username};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
         ]
 
     @property

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ops.stack import secured
+from ops.stack import grants, secured
 from ops.stack.elasticsearch import Elasticsearch
 from ops.stack.errors import StackError
 from ops.stack.jaeger import Jaeger
@@ -104,8 +104,24 @@ def up(
             if svc.name not in report.started:
                 svc.stop()
         raise
+    if settings.stack_secure:
+        grant(settings, [*report.started, *report.already_up])
     report.seconds = time.monotonic() - began
     return report
+
+
+def grant(settings: Settings, running: Iterable[str]) -> None:
+    """Every role's login and rights for this deployment (its topic prefix and index)
+    on the running secured stores (``ops.stack.principals``); idempotent. PostgreSQL's
+    roles come with its start, their schema rights with each migration."""
+    secure = secured.stack_settings(settings)
+    made = secured.passwords(settings)
+    names = set(running)
+    if names & {"kafka", "kafka-1"}:
+        grants.grant_kafka(secure, made)
+    nodes = [svc for svc in services(settings) if isinstance(svc, Elasticsearch)]
+    if any(node.name in names for node in nodes):
+        grants.grant_elasticsearch(secure, made, nodes)
 
 
 def down(settings: Settings, names: Iterable[str] | None = None) -> list[str]:

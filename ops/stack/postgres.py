@@ -188,12 +188,14 @@ class Postgres(Service):
         return str(row[0]).split()[0] if row else self.version
 
     def after_start(self) -> None:
-        """Create the application role, a read-only role and the database, once."""
+        """Create the application role, the pricing writer's and the read-only role, and
+        the database, once (passwords set again on every start)."""
         s = self.settings
         owner, database = s.postgres_user, s.postgres_database
         roles = {
             owner: s.postgres_password,
             f"{owner}_reader": s.postgres_reader_password.get_secret_value(),
+            f"{owner}_pricing": s.postgres_pricing_password.get_secret_value(),
         }
         with self._admin() as conn:
             for role, password in roles.items():
@@ -214,11 +216,12 @@ class Postgres(Service):
                         sql.Identifier(database), sql.Identifier(owner)
                     )
                 )
-            conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                    sql.Identifier(database), sql.Identifier(f"{owner}_reader")
+            for role in (f"{owner}_reader", f"{owner}_pricing"):
+                conn.execute(
+                    sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                        sql.Identifier(database), sql.Identifier(role)
+                    )
                 )
-            )
 
     def _stop_process(self) -> bool:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.

@@ -31,10 +31,12 @@ __all__ = [
     "Migration",
     "MigrationError",
     "MigrationState",
+    "ensure_migrated",
     "migrate",
     "migrations",
     "reader_role",
     "status",
+    "writer_role",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,11 @@ def reader_role(conn: psycopg.Connection[Any]) -> str:
     return f"{conn.info.user}_reader"
 
 
+def writer_role(conn: psycopg.Connection[Any]) -> str:
+    """The pricing projection's role: the owner's name + ``_pricing``: rows, no DDL."""
+    return f"{conn.info.user}_pricing"
+
+
 def _lock_key(schema: str) -> int:
     # One bigint key per schema; the writers use the two-int4 form (a separate key space).
     return zlib.crc32(f"eventcart.migrate:{schema}".encode())
@@ -136,7 +143,8 @@ def migrate(
     Raises :class:`MigrationError` when an applied file's checksum changed. After
     migrating, grants the read-only role (``reader``, default :func:`reader_role`)
     USAGE on the schema, SELECT on its tables and, by default privileges, on the
-    tables created later; a missing role is logged and skipped.
+    tables created later, and the writer (:func:`writer_role`) the same with rows'
+    changes; a missing role is logged and skipped.
     """
     _require_idle(conn)
     files = migrations()
@@ -170,9 +178,26 @@ def migrate(
     with conn.transaction():
         # Under the lock too: concurrent GRANTs on one object can fail ("tuple concurrently updated").
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
-        _grant_reader(conn, schema, reader or reader_role(conn))
+        _grant_roles(conn, schema, reader or reader_role(conn))
         model.adopt_if_empty(conn, schema)
     return applied
+
+
+def ensure_migrated(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+    """Migrate ``schema`` if this login may change the database (its owner); otherwise
+    (the pricing writer of a least-privilege deployment) only make sure nothing is
+    pending, and say who must migrate when something is: a login without DDL rights
+    must never be the one that finds out by failing halfway through a migration."""
+    row = conn.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()
+    if row is not None and row[0]:
+        return migrate(conn, schema)
+    pending = [state.name for state in status(conn, schema) if state.applied_checksum is None]
+    if pending:
+        raise MigrationError(
+            f"schema {schema} lacks migrations {', '.join(pending)} and {conn.info.user} may "
+            "not change it: run `eventcart db migrate` (or `eventcart up`) as its owner"
+        )
+    return []
 
 
 def _check_checksums(files: list[Migration], recorded: dict[str, tuple[str, datetime]]) -> None:
@@ -186,21 +211,33 @@ def _check_checksums(files: list[Migration], recorded: dict[str, tuple[str, date
             )
 
 
-def _grant_reader(conn: psycopg.Connection[Any], schema: str, role: str) -> None:
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-    if exists is None:
-        log.warning("role %s does not exist: schema %s is not granted to a reader", role, schema)
-        return
-    params = {"schema": sql.Identifier(schema), "role": sql.Identifier(role)}
-    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {schema} TO {role}").format(**params))
-    conn.execute(
-        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}").format(**params)
-    )
-    conn.execute(
-        sql.SQL(
-            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
-        ).format(**params)
-    )
+def _grant_roles(conn: psycopg.Connection[Any], schema: str, reader: str) -> None:
+    """The reader may read; the pricing writer (``<owner>_pricing``) may change rows but
+    not the schema. Both by default privileges on what later migrations create too."""
+    params = {"schema": sql.Identifier(schema)}
+    rights = {
+        reader: ("SELECT", None),
+        writer_role(conn): ("SELECT, INSERT, UPDATE, DELETE", "USAGE, SELECT, UPDATE"),
+    }
+    for role, (tables, sequences) in rights.items():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if exists is None:
+            log.warning("role %s does not exist: schema %s is not granted to it", role, schema)
+            continue
+        grant = {**params, "role": sql.Identifier(role), "tables": sql.SQL(tables)}
+        for statement in (
+            "GRANT USAGE ON SCHEMA {schema} TO {role}",
+            "GRANT {tables} ON ALL TABLES IN SCHEMA {schema} TO {role}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT {tables} ON TABLES TO {role}",
+        ):
+            conn.execute(sql.SQL(statement).format(**grant))
+        if sequences is not None:
+            grant["sequences"] = sql.SQL(sequences)
+            for statement in (
+                "GRANT {sequences} ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT {sequences} ON SEQUENCES TO {role}",
+            ):
+                conn.execute(sql.SQL(statement).format(**grant))
 
 
 def status(conn: psycopg.Connection[Any], schema: str = "pricing") -> list[MigrationState]:

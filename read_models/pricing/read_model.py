@@ -6,7 +6,7 @@ import psycopg
 
 from read_models.pricing import model_version as model
 from read_models.pricing.check import PricingCheck
-from read_models.pricing.migrate import migrate
+from read_models.pricing.migrate import ensure_migrated
 from read_models.pricing.rebuild import LIVE, PricingRebuild, checkpoint
 from read_models.pricing.sink import PricingSink
 from read_models.read_model import ReadModel
@@ -19,10 +19,11 @@ __all__ = ["PRICING"]
 
 def _sink(settings: Settings, *, checkpointed: bool) -> PricingSink:
     """A sink once the schema is migrated (advisory-locked, idempotent: like a Kafka
-    Connect JDBC sink creating its tables) and built for this code's model."""
+    Connect JDBC sink creating its tables, or, logged in as the writer role without
+    DDL rights, checked to be migrated already) and built for this code's model."""
     dsn = postgres_conninfo(settings)
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-        migrate(conn, settings.pricing_schema)
+        ensure_migrated(conn, settings.pricing_schema)
         model.check_writable(conn, settings.pricing_schema)
     return PricingSink(
         dsn,

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     elasticsearch_transport_port: int = 9300
     postgres_dsn: SecretStr = SecretStr("postgresql://eventcart:eventcart@127.0.0.1:5432/eventcart")
     postgres_reader_password: SecretStr = SecretStr("eventcart_reader")
+    #: The pricing projection's role (``<owner>_pricing``): rows of the pricing schema,
+    #: no DDL. The local stack makes it; the projection logs in as it where an
+    #: operator hands it that role's DSN (the secured stack's ``eventcart up``).
+    postgres_pricing_password: SecretStr = SecretStr("eventcart_pricing")
     postgres_admin_password: SecretStr = SecretStr("postgres")
     #: ``host:port`` of a streaming replica of the DSN's server that the query API
     #: reads from (same database, roles and TLS parameters); when it cannot be

@@ -1,12 +1,12 @@
 """The whole system on a secured stack, as production clusters run, and wrong credentials.
 
-The module starts its own stack with ``stack_secure`` (Kafka with SASL/SCRAM
-over TLS, Elasticsearch with security and TLS, PostgreSQL with TLS and scram
-passwords) in a home and on ports of its own, beside the default stack, and
-stops it at the end. On it (``long``, as Elasticsearch takes minutes to start
-on a busy machine): the processor and both projections as real worker
-processes, a steady load of raw commands, the command API and the query API,
-`eventcart verify`; then the same checks as every fault test (every command
+The tests' secured stack (``tests.fixtures.secured``: Kafka with SASL/SCRAM
+over TLS and ACLs, Elasticsearch with security and TLS, PostgreSQL with TLS and
+scram passwords) runs in a home and on ports of its own, beside the default
+stack. On it (``long``, as Elasticsearch takes minutes to start on a busy
+machine): the processor and both projections as real worker processes, each
+logged in as its own principal, a steady load of raw commands, the command API
+and the query API as theirs, `eventcart verify`; then the same checks as every fault test (every command
 answered once, one event per change, both read models equal to the fold of
 the log). Then each way a setting can be wrong, for each store: the process
 stops at start with exit code 5 and a line naming the setting, never a hang.
@@ -20,11 +20,8 @@ token, and Faust's credentials.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +30,8 @@ from fastapi.testclient import TestClient
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import SecretStr
 
-from ops.stack import manager, secured
+from ops import system
+from ops.stack.secured import CREDENTIALS
 from producers import commands as c
 from producers import http_api
 from producers.client import CommandClient
@@ -44,14 +42,13 @@ from schemas.topics import Topics
 from streams.app import broker_credentials
 from tests.fixtures.load import Answers, SteadyLoad, check_exactly_once
 from tests.fixtures.oracle import assert_read_models_equal_oracle
-from tests.fixtures.workers import (
-    ALL_ROLES,
-    SKIP_IN_CONTAINERS,
-    Worker,
-    cli,
-    free_port_block,
-    module_scope,
+from tests.fixtures.secured import (
+    as_principal,
+    grant_search,
+    role_environment,
+    secured_module,
 )
+from tests.fixtures.workers import ALL_ROLES, Worker, cli, settings_env
 
 #: One process stopped by a refused setting: generous for two shared cores, far
 #: from the forever a retried authentication failure would take.
@@ -59,58 +56,48 @@ REFUSED_WITHIN_S = 120
 
 
 @pytest.fixture(scope="module")
-def secured_stack(settings: Settings) -> Iterator[Settings]:
-    """A secured stack of this module alone; its client settings; stopped afterwards."""
-    if settings.testcontainers:
-        pytest.skip(SKIP_IN_CONTAINERS)
-    # Not under pytest's temporary folder: any pytest run on the machine resets its
-    # root to mode 700, which locks the service account out of a running stack.
-    settings.home.mkdir(parents=True, exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="secured-test-", dir=settings.home))
-    kafka, es, pg, apis = (
-        free_port_block(2),
-        free_port_block(1),
-        free_port_block(1),
-        free_port_block(2),
-    )
-    plain = settings.model_copy(
-        update={
-            "home": home,
-            "stack_secure": True,
-            "kafka_brokers": 1,
-            "kafka_bootstrap_servers": f"127.0.0.1:{kafka}",
-            "kafka_controller_port": kafka + 1,
-            "elasticsearch_url": f"http://127.0.0.1:{es}",
-            "postgres_dsn": SecretStr(f"postgresql://eventcart:eventcart@127.0.0.1:{pg}/eventcart"),
-            "kafka_heap": "512m",
-            "elasticsearch_heap": "512m",
-            "command_api_port": apis,
-            "query_api_port": apis + 1,
-            "start_timeout_s": max(settings.start_timeout_s, 240.0),
-        }
-    )
-    try:
-        manager.up(plain, ["kafka", "postgres"])
-        yield secured.stack_settings(plain)
-    finally:
-        manager.down(plain)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def secured_search(secured_stack: Settings) -> Settings:
-    """The secured stack's Elasticsearch too (stopped with the rest of the stack)."""
-    manager.up(secured_stack, ["elasticsearch"])
-    return secured_stack
-
-
-@pytest.fixture(scope="module")
 def module_settings(
-    secured_stack: Settings, tmp_path_factory: pytest.TempPathFactory
+    secured_stack: Settings,
+    stack_passwords: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Settings]:
     """This module's topics, index and schema on the secured stack (overrides the
-    shared fixture, so make_worker and answers use the secured stack too)."""
-    yield from module_scope(secured_stack, tmp_path_factory)
+    shared fixture, so answers and the load use the secured stack too)."""
+    yield from secured_module(secured_stack, stack_passwords, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def module_search(
+    secured_search: Settings, module_settings: Settings, stack_passwords: dict[str, str]
+) -> Settings:
+    grant_search(module_settings, secured_search, stack_passwords)
+    return module_settings
+
+
+@pytest.fixture(scope="module")
+def make_worker(
+    module_settings: Settings, stack_passwords: dict[str, str]
+) -> Iterator[Callable[[str], Worker]]:
+    """Workers as `eventcart up` runs them on the secured stack: each role logged in as
+    its own principal, with only its own credentials."""
+    started: list[Worker] = []
+
+    def make(role: str) -> Worker:
+        env = {k: v for k, v in settings_env(module_settings).items() if k not in CREDENTIALS}
+        env |= role_environment(module_settings, role, stack_passwords)
+        worker = Worker(
+            role,
+            env,
+            module_settings.home / f"worker-{role}-{len(started)}.log",
+            worker_id=str(len(started)),
+        )
+        worker.start()
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        worker.stop()
 
 
 def test_the_stack_refuses_clear_text_clients(secured_stack: Settings) -> None:
@@ -134,20 +121,29 @@ def test_elasticsearch_refuses_anonymous_clients(secured_search: Settings) -> No
 
 @pytest.mark.long
 def test_commands_and_queries_end_to_end_on_the_secured_stack(
-    secured_search: Settings,
+    module_search: Settings,
     module_settings: Settings,
+    stack_passwords: dict[str, str],
     make_worker: Callable[[str], Worker],
     answers: Answers,
 ) -> None:
+    """Every process logged in as its role's principal: the workers, both APIs, and
+    the client as the command API's principal; the exactly-once checks after. The
+    operator prepares the stores first, as `eventcart up` does: no role may."""
+    system.prepare(module_settings, print)
     for role in ALL_ROLES:
         make_worker(role)
     token = "a-token-of-this-test"
-    apis = module_settings.model_copy(update={"api_token": SecretStr(token)})
+
+    def api(principal: str) -> Settings:
+        logged_in = as_principal(module_settings, principal, stack_passwords)
+        return logged_in.model_copy(update={"api_token": SecretStr(token)})
+
     load = SteadyLoad(module_settings, total=1_500, skus=120, rate=150, seed=61).start()
     with (
-        TestClient(http_api.create_app(apis)) as commands,
-        TestClient(query_api.create_app(apis)) as queries,
-        CommandClient(module_settings) as client,
+        TestClient(http_api.create_app(api("commands"))) as commands,
+        TestClient(query_api.create_app(api("queries"))) as queries,
+        CommandClient(api("commands")) as client,
     ):
         client.send(c.register_product("PROBE", "probe"), timeout_s=120)
         answer = commands.post(
