@@ -308,7 +308,10 @@ def imports_router(jobs: ImportJobs, settings: Settings) -> APIRouter:
         responses={
             413: {"model": ValidationErrorResponse, "description": "Over import_max_bytes."},
             429: {"model": ErrorResponse, "description": "Imports running; retry later."},
-            503: {"model": ErrorResponse, "description": "Imports not configured."},
+            503: {
+                "model": ErrorResponse,
+                "description": "Imports off here (`eventcart api commands --no-imports`).",
+            },
         },
     )
     async def upload(
