@@ -12,13 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from ops import system
+from ops.cli import worker as worker_cli
 from ops.stack import principals, secured
-from schemas.config.settings import Settings
+from ops.stack.elasticsearch import Elasticsearch
+from schemas.config.settings import Settings, get_settings
 from schemas.topics import PROCESSOR, Topics
 
 
@@ -154,3 +157,46 @@ def test_each_principal_gets_an_env_file_of_its_own(tmp_path: Path) -> None:
     assert made["elasticsearch_search"] in search and made["kafka_search"] in search
     assert made["kafka"] not in search and made["postgres"] not in search
     assert oct(files["search"].stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_file_realm_roles_add_up_across_deployments(tmp_path: Path) -> None:
+    """Two deployments on one stack: the second grant keeps the first one's index; the
+    file is block YAML, one role per top-level key, as the realm splits it."""
+    node = Elasticsearch(settings(tmp_path))
+    node.config_dir.mkdir(parents=True)
+    node.set_roles(principals.elasticsearch_roles(settings(tmp_path)))
+    other = settings(tmp_path).model_copy(update={"search_index": "outlet-products"})
+    node.set_roles(principals.elasticsearch_roles(other))
+    text = (node.config_dir / "roles.yml").read_text()
+    roles = yaml.safe_load(text)
+    assert roles["eventcart_reader"]["indices"][0]["names"] == [
+        "outlet-products*",
+        "shop-products*",
+    ]
+    assert set(roles) == set(principals.ELASTICSEARCH_ROLE.values())
+    assert [line for line in text.splitlines() if line and not line[0].isspace()][1:] == [
+        "eventcart_search_writer:",
+        "eventcart_reader:",
+    ]
+
+
+def test_the_workers_supervisor_gives_each_role_its_own_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = settings(tmp_path)
+    made = secured.passwords(s)
+    for key, value in {
+        "EVENTCART_HOME": str(tmp_path),
+        "EVENTCART_STACK_SECURE": "1",
+        "EVENTCART_TOPIC_PREFIX": "shop",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        env = worker_cli._role_environment("pricing-projection")
+    finally:
+        get_settings.cache_clear()
+    assert env is not None
+    assert env["EVENTCART_KAFKA_SASL_USERNAME"] == "eventcart-pricing"
+    assert made["postgres_pricing"] in env["EVENTCART_POSTGRES_DSN"]
+    assert "EVENTCART_ELASTICSEARCH_PASSWORD" not in env
