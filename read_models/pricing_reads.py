@@ -11,8 +11,10 @@ A replica that stops must not stop the prices. The first read that fails on it
 (connection refused, a pool that gets no connection within
 ``REPLICA_WAIT_S``) is read again from the primary, and for the next
 ``REPLICA_PAUSE_S`` every read goes to the primary; then the replica is tried
-again. So a replica's loss costs a few slow reads, and its return is noticed
-within seconds. ``eventcart_pricing_reads_total{server}`` counts which answered.
+again, through a new pool: the old one, failing to refill while the replica was
+away, backs off its reconnection attempts (for up to minutes), and would not
+notice the return. So a replica's loss costs a few slow reads, and its return is
+noticed within seconds. ``eventcart_pricing_reads_total{server}`` counts which answered.
 """
 
 from __future__ import annotations
@@ -85,16 +87,20 @@ class PricingReads:
         self.primary: ConnectionPool[Any] = pricing.reader_pool(
             reader_dsn(settings), max_size=max_size, open=False, name="pricing-primary"
         )
+        self._replica_pool: Callable[[], ConnectionPool[Any]] | None = None
         self.replica: ConnectionPool[Any] | None = None
         if settings.postgres_replica:
-            self.replica = pricing.reader_pool(
-                reader_dsn(settings, replica=True),
+            replica_dsn = reader_dsn(settings, replica=True)
+            self._replica_pool = lambda: pricing.reader_pool(
+                replica_dsn,
                 max_size=max_size,
                 timeout=REPLICA_WAIT_S,
                 open=False,
                 name="pricing-replica",
             )
+            self.replica = self._replica_pool()
         self._paused_until = 0.0
+        self._renew = False
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -110,12 +116,25 @@ class PricingReads:
     def _replica_usable(self) -> bool:
         return self.replica is not None and time.monotonic() >= self._paused_until
 
+    def _fresh_replica(self) -> ConnectionPool[Any] | None:
+        """The replica's pool, made anew on the first read after a loss's pause."""
+        with self._lock:
+            if self._renew and self._replica_pool is not None:
+                old, self.replica = self.replica, self._replica_pool()
+                self.replica.open(wait=False)
+                self._renew = False
+                if old is not None:  # closing waits for its workers: not on a request
+                    threading.Thread(target=old.close, daemon=True).start()
+            return self.replica
+
     def read(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn`` on a connection of the replica, else of the primary (raises what ``fn``
         or the primary raise)."""
         if self.replica is not None and self._replica_usable():
+            replica = self._fresh_replica()
+            assert replica is not None
             try:
-                with self.replica.connection() as conn:
+                with replica.connection() as conn:
                     result = fn(conn)
             except Exception as exc:
                 if not _replica_lost(exc):
@@ -139,3 +158,4 @@ class PricingReads:
                     REPLICA_PAUSE_S,
                 )
             self._paused_until = time.monotonic() + REPLICA_PAUSE_S
+            self._renew = True
