@@ -13,7 +13,6 @@ checks, is ``test_secured_stack.py``'s end-to-end test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -22,24 +21,21 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from elasticsearch import AuthorizationException
 from psycopg import sql
 
-from read_models.pricing.migrate import ensure_migrated, migrate
+from read_models.pricing.migrate import MigrationError, ensure_migrated, migrate
 from read_models.search import client as es_client
 from read_models.search.index import ensure_index
 from schemas.config.connections import kafka_config, postgres_conninfo
 from schemas.config.settings import Settings
 from schemas.topics import PROCESSOR, SEARCH_PROJECTION, Topics
-from tests.fixtures.secured import as_principal, grant_search, secured_module
+from tests.fixtures.secured import as_principal, grant_search
 
 REFUSED = "TOPIC_AUTHORIZATION_FAILED"
 
 
 @pytest.fixture(scope="module")
-def module_settings(
-    secured_stack: Settings,
-    stack_passwords: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Settings]:
-    yield from secured_module(secured_stack, stack_passwords, tmp_path_factory)
+def module_settings(secured_module: Settings) -> Settings:
+    """This module's deployment on the secured stack."""
+    return secured_module
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +170,12 @@ def test_postgres_gives_the_pricing_writer_rows_and_no_ddl(
                 conn.execute(sql.SQL(statement).format(schema))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("CREATE SCHEMA stolen")
+        # a schema the operator has not migrated: refused by name, nothing half-done
+        with pytest.raises(MigrationError, match="eventcart db migrate"):
+            ensure_migrated(conn, f"{migrated}_unmigrated")
+        assert conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (f"{migrated}_unmigrated",)
+        ).fetchone() == (0,)
 
 
 def test_postgres_refuses_the_reader_writing_and_the_command_api_reading(

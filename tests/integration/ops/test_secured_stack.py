@@ -46,9 +46,8 @@ from tests.fixtures.secured import (
     as_principal,
     grant_search,
     role_environment,
-    secured_module,
 )
-from tests.fixtures.workers import ALL_ROLES, Worker, cli, settings_env
+from tests.fixtures.workers import ALL_ROLES, Worker, cli, settings_env, worker_maker
 
 #: One process stopped by a refused setting: generous for two shared cores, far
 #: from the forever a retried authentication failure would take.
@@ -56,14 +55,9 @@ REFUSED_WITHIN_S = 120
 
 
 @pytest.fixture(scope="module")
-def module_settings(
-    secured_stack: Settings,
-    stack_passwords: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Settings]:
-    """This module's topics, index and schema on the secured stack (overrides the
-    shared fixture, so answers and the load use the secured stack too)."""
-    yield from secured_module(secured_stack, stack_passwords, tmp_path_factory)
+def module_settings(secured_module: Settings) -> Settings:
+    """This module's deployment on the secured stack."""
+    return secured_module
 
 
 @pytest.fixture(scope="module")
@@ -80,24 +74,12 @@ def make_worker(
 ) -> Iterator[Callable[[str], Worker]]:
     """Workers as `eventcart up` runs them on the secured stack: each role logged in as
     its own principal, with only its own credentials."""
-    started: list[Worker] = []
 
-    def make(role: str) -> Worker:
+    def env_of(role: str) -> dict[str, str]:
         env = {k: v for k, v in settings_env(module_settings).items() if k not in CREDENTIALS}
-        env |= role_environment(module_settings, role, stack_passwords)
-        worker = Worker(
-            role,
-            env,
-            module_settings.home / f"worker-{role}-{len(started)}.log",
-            worker_id=str(len(started)),
-        )
-        worker.start()
-        started.append(worker)
-        return worker
+        return env | role_environment(module_settings, role, stack_passwords)
 
-    yield make
-    for worker in started:
-        worker.stop()
+    yield from worker_maker(module_settings, env_of)
 
 
 def test_the_stack_refuses_clear_text_clients(secured_stack: Settings) -> None:
